@@ -57,6 +57,7 @@ class Dag:
     wnids: list[str]
     parents: list[dict[int, str]]          # class -> {parent class: relation}
     order: list[int]                       # topological order, parents first
+    nearest: "_NearestMembers"             # WordNet row -> nearest classes above it
 
     @cached_property
     def index(self) -> dict[str, int]:
@@ -150,15 +151,32 @@ class Taxonomy:
             self.custom_edges = {(self._alias(c), self._alias(p)) for c, p in self.custom_edges}
             self.custom_edges = {(c, p) for c, p in self.custom_edges if c != p}
 
-    def drop(self, wnid: str) -> None:
-        """Remove a class; its children re-attach to its nearest kept ancestors."""
-        target = self._require(wnid)
-        above = self.parents(target)
-        del self.classes[target]
-        kept = {(c, p) for c, p in self.custom_edges if target not in (c, p)}
-        orphans = {(c, p) for c, t in self.custom_edges if t == target for p in above}
+    def drop(self, *wnids: str) -> None:
+        """Remove classes; their children re-attach to their nearest kept ancestors."""
+        targets = {self._require(w) for w in wnids}
+        above = {t: [p for p in self.parents(t)] for t in targets}
+        for target in targets:
+            del self.classes[target]
+        kept = {(c, p) for c, p in self.custom_edges if c not in targets and p not in targets}
+        orphans = {(c, p) for c, t in self.custom_edges if t in targets and c not in targets
+                   for p in self._kept_above(t, above, targets)}
         self.custom_edges = kept | orphans
         self._dag = None
+
+    def _kept_above(self, wnid: str, above: dict[str, list[str]], dropped: set[str]) -> set[str]:
+        out: set[str] = set()
+        for parent in above.get(wnid, []):
+            out |= self._kept_above(parent, above, dropped) if parent in dropped else {parent}
+        return out
+
+    def nearest(self, wnid: str) -> list[str]:
+        """Where labels of a WNID go: its class, or else its nearest ancestors inside the vocabulary."""
+        target = self._alias(self.wordnet.synset(wnid).wnid)
+        if target in self.classes:
+            return [target]
+        dag = self.dag
+        found = dag.nearest.above(self.wordnet.row(target))
+        return sorted(dag.wnids[c] for c in found if not any(c in dag.ancestors[o] for o in found))
 
     def rename(self, wnid: str, name: str) -> None:
         """Give a class another display name."""
@@ -293,7 +311,7 @@ def _compute_dag(tax: Taxonomy) -> Dag:
     for child, parent in tax.custom_edges:
         candidates[index[child]][index[parent]] = "custom"
     order = _topological_order(candidates, wnids)
-    return _reduce(Dag(wnids, candidates, order))
+    return _reduce(Dag(wnids, candidates, order, nearest))
 
 
 class _NearestMembers:
@@ -348,4 +366,4 @@ def _reduce(dag: Dag) -> Dag:
     anc = dag.ancestors
     reduced = [{p: rel for p, rel in ps.items() if not any(p in anc[q] for q in ps if q != p)}
                for ps in dag.parents]
-    return Dag(dag.wnids, reduced, dag.order)
+    return Dag(dag.wnids, reduced, dag.order, dag.nearest)

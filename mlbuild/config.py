@@ -1,0 +1,134 @@
+"""The build configuration: one dataclass per stage, read from TOML and passed whole.
+
+See docs/config.md for every key. Relative paths in a config file are resolved
+against the file's folder, so a config and its inputs can move together.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from mlbuild.errors import InputError
+
+HUMAN_LABEL_SOURCES = ("verification", "crowdsource-verification")
+
+
+@dataclass
+class SourceSpec:
+    """One source: an adapter `kind`, its options (the adapter's own config keys), eval or not.
+
+    `base` is the folder relative paths in the options are resolved against.
+    """
+
+    kind: str
+    options: dict[str, Any]
+    evaluation: bool = False
+    base: Path = Path(".")
+
+
+@dataclass
+class ClassesConfig:
+    """Which classes the dataset keeps."""
+
+    min_images: int = 0                 # positives (after propagation) in the training split
+    include: list[str] = field(default_factory=list)   # WNID list files or named class lists
+    exclude: list[str] = field(default_factory=list)   # WNIDs or WNID list files
+    keep_eval_classes: bool = True      # classes of evaluation sets survive min_images
+
+
+@dataclass
+class TaxonomyConfig:
+    """WordNet relations that make parents and the custom operations, applied in order."""
+
+    relations: list[str] = field(default_factory=lambda: ["hypernym", "instance_hypernym"])
+    merge: list[dict[str, str]] = field(default_factory=list)       # {from, into}
+    drop: list[str] = field(default_factory=list)
+    rename: list[dict[str, str]] = field(default_factory=list)      # {wnid, name}
+    add_parent: list[dict[str, str]] = field(default_factory=list)  # {child, parent}
+
+
+@dataclass
+class LabelsConfig:
+    """Which label rows are positives and negatives."""
+
+    machine_min_confidence: float = 0.5     # machine labels at or above this are positives
+    human_sources: list[str] = field(default_factory=lambda: list(HUMAN_LABEL_SOURCES))
+    negatives: bool = True                  # keep verified negatives (pushed down to descendants)
+    collapse_duplicates: bool = True        # same URL / Flickr photo across sources -> one image
+
+
+@dataclass
+class DedupConfig:
+    """Train x evaluation near-duplicate removal (needs local or downloaded images)."""
+
+    enabled: bool = True
+    max_distance: int = 6
+    hash: str = "phash"
+
+
+@dataclass
+class BuildConfig:
+    """Everything one build needs."""
+
+    sources: list[SourceSpec]
+    classes: ClassesConfig = field(default_factory=ClassesConfig)
+    taxonomy: TaxonomyConfig = field(default_factory=TaxonomyConfig)
+    labels: LabelsConfig = field(default_factory=LabelsConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    partition_images: int = 1 << 20
+    workers: int = 1
+    engine: str = "local"               # "local" or "dask"
+    scheduler: str | None = None        # dask scheduler address; None starts a LocalCluster
+    origin: str = "<python>"
+
+
+def load_config(path: Path) -> BuildConfig:
+    """Read a TOML build config; paths inside are relative to its folder."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(path, f"not valid TOML: {err}") from err
+    except OSError as err:
+        raise InputError(path, f"cannot read: {err.strerror}") from err
+    return config_from_dict(data, base=path.parent, origin=str(path))
+
+
+def config_from_dict(data: dict[str, Any], base: Path = Path("."), origin: str = "<dict>") -> BuildConfig:
+    """A BuildConfig from parsed TOML (or an equivalent dict)."""
+    known = {"source", "eval", "classes", "taxonomy", "labels", "dedup", "build"}
+    unknown = set(data) - known
+    if unknown:
+        raise InputError(origin, f"unknown sections {sorted(unknown)}; expected {sorted(known)}")
+    sources = [_source(s, base, origin, False) for s in data.get("source", [])]
+    sources += [_source(s, base, origin, True) for s in data.get("eval", [])]
+    if not sources:
+        raise InputError(origin, "no [[source]] tables: a build needs at least one source")
+    build = data.get("build", {})
+    return BuildConfig(
+        sources=sources,
+        classes=_section(ClassesConfig, data.get("classes", {}), origin, "classes"),
+        taxonomy=_section(TaxonomyConfig, data.get("taxonomy", {}), origin, "taxonomy"),
+        labels=_section(LabelsConfig, data.get("labels", {}), origin, "labels"),
+        dedup=_section(DedupConfig, data.get("dedup", {}), origin, "dedup"),
+        partition_images=int(build.get("partition_images", 1 << 20)),
+        workers=int(build.get("workers", 1)), engine=build.get("engine", "local"),
+        scheduler=build.get("scheduler"), origin=origin)
+
+
+def _source(table: dict[str, Any], base: Path, origin: str, evaluation: bool) -> SourceSpec:
+    if "kind" not in table:
+        raise InputError(origin, "every [[source]] / [[eval]] needs a `kind`", field="kind")
+    options = {k: v for k, v in table.items() if k != "kind"}
+    return SourceSpec(table["kind"], options, evaluation, base)
+
+
+def _section(cls: type, table: dict[str, Any], origin: str, name: str) -> Any:
+    allowed = {f.name for f in fields(cls)}
+    unknown = set(table) - allowed
+    if unknown:
+        raise InputError(origin, f"unknown keys {sorted(unknown)} in [{name}]; allowed: {sorted(allowed)}",
+                         field=name)
+    return cls(**table)

@@ -1,0 +1,203 @@
+"""The build: read sources, normalize classes, propagate labels, write manifests.
+
+`build(config, out_dir)` is the Python twin of `mlbuild build`. Stages:
+1. ingest every source (columnar, `mlbuild.ingest`);
+2. normalize: map source classes to WNIDs, merge into one taxonomy, apply custom
+   operations and class selection (`mlbuild.normalize`);
+3. point every label row at its classes and order rows by image;
+4. propagate per partition of images (`mlbuild.labels`); with `min_images`, a first
+   pass counts positives, under-populated classes are dropped and labels move up;
+5. write manifests (`mlbuild.outputs`): parts first, build.json last.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from mlbuild.config import BuildConfig, load_config
+from mlbuild.ingest import NEGATIVE, POSITIVE, SourceData, read_source
+from mlbuild.labels import Closure, propagate
+from mlbuild.normalize import (build_taxonomy, class_targets, map_source_classes, remap, select_classes)
+from mlbuild.engine import make_engine
+from mlbuild.outputs import ManifestWriter, write_part
+from mlbuild.progress import Progress
+from mlbuild.sources.registry import make_adapter
+from mlbuild.taxonomy import Taxonomy
+
+
+@dataclass
+class LabelRows:
+    """All label rows of the build, by global image index, sorted by image."""
+
+    image: np.ndarray       # int64
+    cls: np.ndarray         # int32 class index
+    conf: np.ndarray        # float32
+    negative: np.ndarray    # bool
+
+    def select(self, mask: np.ndarray) -> "LabelRows":
+        return LabelRows(self.image[mask], self.cls[mask], self.conf[mask], self.negative[mask])
+
+    def slice(self, lo: int, hi: int) -> "LabelRows":
+        return LabelRows(self.image[lo:hi], self.cls[lo:hi], self.conf[lo:hi], self.negative[lo:hi])
+
+
+@dataclass
+class BuildResult:
+    """What a build produced: where, how many, how long."""
+
+    out_dir: Path
+    counts: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = True) -> BuildResult:
+    """Build the manifests described by config into out_dir."""
+    config = config if isinstance(config, BuildConfig) else load_config(Path(config))
+    writer = ManifestWriter(Path(out_dir), config, resume=resume)
+    timer = _Timer()
+    with timer("ingest"):
+        sources = [read_source(spec, make_adapter(spec), config.labels) for spec in config.sources]
+    with timer("normalize"):
+        mapped = [map_source_classes(s.name, s.label_kind, s.class_ids) for s in sources]
+        tax = build_taxonomy(mapped, config.taxonomy)
+        eval_wnids = {w for s, m in zip(sources, mapped) if s.spec.evaluation for w in m.wnids if w}
+        select_classes(tax, config.classes, protected=eval_wnids if config.classes.keep_eval_classes else set())
+        rows = _label_rows(sources, [class_targets(tax, m) for m in mapped])
+    images = [s.images for s in sources]
+    offsets = np.cumsum([0] + [t.num_rows for t in images])
+    if config.classes.min_images > 0:
+        with timer("count"):
+            counts = _train_counts(rows, sources, offsets, tax, config.partition_images)
+            rows = _drop_rare(tax, counts, config.classes.min_images, eval_wnids, rows)
+    with timer("propagate+write"):
+        writer.begin(tax)
+        tasks = _part_tasks(rows, images, offsets, tax, config.partition_images, writer)
+        engine = make_engine(config.engine, config.workers, config.scheduler)
+        try:
+            with Progress("propagate+write", total=int(offsets[-1]), unit="images") as progress:
+                for done in engine.map(run_part, tasks):
+                    progress.update(done)
+        finally:
+            engine.close()
+    with timer("finish"):
+        counts = writer.finish(tax, sources, mapped, timer.timings)
+    return BuildResult(Path(out_dir), counts, timer.timings)
+
+
+def _label_rows(sources: list[SourceData], targets: list[Closure]) -> LabelRows:
+    """Every source's label rows expanded to class indices, with global image indices, sorted by image."""
+    parts, offset = [], 0
+    for src, target in zip(sources, targets):
+        keep = src.polarity != 0
+        rows, classes = target.expand(src.class_code[keep])
+        parts.append((src.image_row[keep][rows] + offset, classes, src.confidence[keep][rows],
+                      src.polarity[keep][rows] == NEGATIVE))
+        offset += src.images.num_rows
+    image, cls, conf, negative = (np.concatenate(p) for p in zip(*parts))
+    if len(image) > 1 and not (image[1:] >= image[:-1]).all():
+        order = np.argsort(image, kind="stable")
+        image, cls, conf, negative = image[order], cls[order], conf[order], negative[order]
+    return LabelRows(image, cls.astype(np.int32), conf, negative)
+
+
+def _image_bounds(image: np.ndarray, n_images: int, size: int) -> list[tuple[int, int]]:
+    """Label row ranges of each image partition (rows are sorted by image)."""
+    starts = np.searchsorted(image, np.arange(0, n_images + size, size))
+    return list(zip(starts[:-1].tolist(), starts[1:].tolist()))
+
+
+@dataclass
+class PartTask:
+    """Everything one partition needs: its images, its label rows, the closures, where to write."""
+
+    part: int
+    first_image: int
+    images: pa.Table
+    rows: LabelRows
+    up: Closure
+    down: Closure
+    stage: Path
+
+
+def run_part(task: PartTask) -> int:
+    """Propagate one partition's labels and write its part files; returns its image count."""
+    rows, first, n = task.rows, task.first_image, task.images.num_rows
+    pos, neg = rows.select(~rows.negative), rows.select(rows.negative)
+    labels = propagate(n, pos.image - first, pos.cls, pos.conf, neg.image - first, neg.cls, task.up, task.down)
+    write_part(task.stage, task.up.n_classes, task.part, task.images, labels)
+    return n
+
+
+def _part_tasks(rows: LabelRows, images: list[pa.Table], offsets: np.ndarray, tax: Taxonomy, size: int,
+                writer: ManifestWriter) -> Iterator[PartTask]:
+    """One task per unfinished partition of `size` images (fixed boundaries: any worker count)."""
+    up = Closure.ancestors(tax)
+    down = up.inverse()
+    n_images = int(offsets[-1])
+    for part, (lo, (a, b)) in enumerate(zip(range(0, n_images, size), _image_bounds(rows.image, n_images, size))):
+        if not writer.has_part(part):
+            stop = min(lo + size, n_images)
+            yield PartTask(part, lo, _image_slice(images, offsets, lo, stop), rows.slice(a, b), up, down,
+                           writer.stage)
+
+
+def _image_slice(images: list[pa.Table], offsets: np.ndarray, lo: int, hi: int) -> pa.Table:
+    """Rows lo..hi of the concatenation of the sources' image tables."""
+    pieces = []
+    for table, start in zip(images, offsets[:-1]):
+        a, b = max(lo - start, 0), min(hi - start, table.num_rows)
+        if a < b:
+            pieces.append(table.slice(a, b - a))
+    return pa.concat_tables(pieces)
+
+
+def _train_counts(rows: LabelRows, sources: list[SourceData], offsets: np.ndarray, tax: Taxonomy,
+                  size: int) -> np.ndarray:
+    """Positives per class after propagation, over training images only."""
+    up = Closure.ancestors(tax)
+    train = np.concatenate([np.full(s.images.num_rows, not s.spec.evaluation) for s in sources])
+    counts = np.zeros(up.n_classes, np.int64)
+    n_images = int(offsets[-1])
+    for lo, (a, b) in zip(range(0, n_images, size), _image_bounds(rows.image, n_images, size)):
+        part = rows.slice(a, b).select(~rows.slice(a, b).negative)
+        part = part.select(train[part.image])
+        if len(part.image):
+            labels = propagate(min(size, n_images - lo), part.image - lo, part.cls, part.conf,
+                               part.image[:0], part.cls[:0], up).labels
+            counts += np.bincount(labels.values.to_numpy(), minlength=up.n_classes)
+    return counts
+
+
+def _drop_rare(tax: Taxonomy, counts: np.ndarray, min_images: int, protected: set[str],
+               rows: LabelRows) -> LabelRows:
+    """Drop classes with fewer training positives than min_images; move their labels up."""
+    before = tax.wnids()
+    rare = [w for w, n in zip(before, counts) if n < min_images and w not in protected]
+    if not rare:
+        return rows
+    tax.drop(*rare)
+    target = remap(before, tax)
+    index, classes = target.expand(rows.cls)
+    return LabelRows(rows.image[index], classes, rows.conf[index], rows.negative[index])
+
+
+class _Timer:
+    """Named wall-clock timings of the build's stages."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    def __call__(self, name: str) -> "_Timer":
+        self.name = name
+        return self
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.timings[self.name] = round(time.perf_counter() - self.start, 3)
