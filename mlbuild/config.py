@@ -26,6 +26,7 @@ class SourceSpec:
     options: dict[str, Any]
     evaluation: bool = False
     base: Path = Path(".")
+    class_map: Path | None = None     # CSV `source_class|mid,wnid`: overrides how this source's classes map
 
 
 @dataclass
@@ -121,8 +122,9 @@ def config_from_dict(data: dict[str, Any], base: Path = Path("."), origin: str =
 def _source(table: dict[str, Any], base: Path, origin: str, evaluation: bool) -> SourceSpec:
     if "kind" not in table:
         raise InputError(origin, "every [[source]] / [[eval]] needs a `kind`", field="kind")
-    options = {k: v for k, v in table.items() if k != "kind"}
-    return SourceSpec(table["kind"], options, evaluation, base)
+    options = {k: v for k, v in table.items() if k not in ("kind", "class_map")}
+    class_map = base / table["class_map"] if "class_map" in table else None
+    return SourceSpec(table["kind"], options, evaluation, base, class_map)
 
 
 def _section(cls: type, table: dict[str, Any], origin: str, name: str) -> Any:

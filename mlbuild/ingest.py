@@ -47,6 +47,7 @@ def read_source(spec: SourceSpec, adapter: SourceAdapter, rules: LabelsConfig) -
             batches.append(batch)
             progress.update(batch.num_rows)
     images = pa.Table.from_batches(batches, schema=schemas.IMAGES)
+    reports = _reports(adapter)
     index = ImageIndex(images.column("image_id").combine_chunks())
     codes: dict[str, int] = {}
     parts: list[tuple[np.ndarray, ...]] = []
@@ -64,9 +65,14 @@ def read_source(spec: SourceSpec, adapter: SourceAdapter, rules: LabelsConfig) -
     counts = {"images": images.num_rows, "labels": len(image_row), "labels_unknown_image": unknown,
               "positives": int((polarity == POSITIVE).sum()), "negatives": int((polarity == NEGATIVE).sum()),
               "ignored": int((polarity == IGNORED).sum())}
-    skips = [r.summary() for r in adapter.skips if r.count] + [r.summary() for r in adapter.repairs]
+    skips = list(dict.fromkeys(reports + _reports(adapter)))  # a file read twice reports once
     return SourceData(spec, adapter.name, adapter.label_kind, images, list(codes), image_row, class_code,
                       confidence, polarity, counts, skips)
+
+
+def _reports(adapter: SourceAdapter) -> list[str]:
+    """Summaries of the rows the adapter skipped or repaired in its latest pass over each file."""
+    return [r.summary() for r in adapter.skips if r.count] + [r.summary() for r in adapter.repairs]
 
 
 def _encode(batch: pa.RecordBatch, codes: dict[str, int], rules: LabelsConfig,

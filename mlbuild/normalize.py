@@ -40,16 +40,19 @@ class SourceClasses:
         return [i for i, w in zip(self.ids, self.wnids) if w is None]
 
 
-def map_source_classes(source: str, kind: str, ids: list[str], mapping_file: Path | None = None) -> SourceClasses:
-    """WNIDs for a source's class ids, by the source's label kind."""
+def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path | None = None) -> SourceClasses:
+    """WNIDs for a source's class ids: by a given class map, else by the source's label kind."""
     wn = wordnet.load()
     out = SourceClasses(source, kind, list(ids))
-    if kind == "wnid":
+    if class_map is not None:
+        table = read_class_map(str(class_map))
+        pairs = [(table.get(i), "class_map") for i in ids]
+    elif kind == "wnid":
         pairs = [(i if wn.has(i) and i.startswith("n") else None, "wnid") for i in ids]
     elif kind == "synset":
         pairs = [(wn.synset(i).wnid if wn.has(i) else None, "synset_name") for i in ids]
     elif kind == "mid":
-        table = mid_mapping(str(mapping_file or wordnet_map(OPENIMAGES_MAP)))
+        table = read_class_map(str(wordnet_map(OPENIMAGES_MAP)))
         pairs = [(table.get(i), "openimages_map") for i in ids]
     elif kind in ("name", "tag"):
         from mlbuild.mapping import map_names
@@ -62,13 +65,15 @@ def map_source_classes(source: str, kind: str, ids: list[str], mapping_file: Pat
 
 
 @lru_cache(maxsize=4)
-def mid_mapping(path: str) -> dict[str, str]:
-    """Open Images MID -> WNID from a mapping CSV (`mid,...,wnid,...`); blank wnid = unmapped."""
+def read_class_map(path: str) -> dict[str, str]:
+    """Source class -> WNID from a CSV with `mid` (or `source_class`) and `wnid`; blank wnid = unmapped."""
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        if not reader.fieldnames or not {"mid", "wnid"} <= set(reader.fieldnames):
-            raise InputError(path, "a MID mapping needs `mid` and `wnid` columns", line=1)
-        return {row["mid"]: row["wnid"] for row in reader if row["wnid"]}
+        names = set(reader.fieldnames or [])
+        key = "mid" if "mid" in names else "source_class"
+        if not {key, "wnid"} <= names:
+            raise InputError(path, "a class map needs `mid` or `source_class`, and `wnid` columns", line=1)
+        return {row[key]: row["wnid"] for row in reader if row["wnid"]}
 
 
 def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig) -> Taxonomy:

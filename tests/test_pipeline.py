@@ -1,0 +1,146 @@
+"""The build end to end on real-format fixtures: labels, determinism, atomicity, resume."""
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from mlbuild.cli import main
+from mlbuild.pipeline import build
+from mlbuild.sample import SAMPLE_DIR
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "build"
+
+
+def sample_toml(tmp_path: Path, extra: str = "", partition: int = 8) -> Path:
+    """The embedded sample's config, with a fixed Open Images class map (independent of the shipped one)."""
+    text = (SAMPLE_DIR / "build.toml").read_text()
+    text = text.replace('descriptions = "oi_classes.csv"',
+                        f'descriptions = "oi_classes.csv"\nclass_map = "{FIXTURES / "oi_class_map.csv"}"')
+    text = text.replace("partition_images = 8", f"partition_images = {partition}") + extra
+    path = SAMPLE_DIR / f".test-{os.getpid()}-{tmp_path.name}.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = sample_toml(tmp_path)
+    yield path
+    path.unlink()
+
+
+def parquet_digests(out: Path) -> dict[str, str]:
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*.parquet"))}
+
+
+def ancestors_from(hierarchy: list[dict]) -> dict[int, set[int]]:
+    parents: dict[int, set[int]] = {}
+    for edge in hierarchy:
+        parents.setdefault(edge["child"], set()).add(edge["parent"])
+
+    def up(c: int) -> set[int]:
+        return set().union(*({p} | up(p) for p in parents.get(c, ())))
+    return {c: up(c) for c in parents}
+
+
+def test_labels_are_the_closure_of_direct_labels_image_by_image(config, tmp_path):
+    result = build(config, tmp_path / "out")
+    out = result.out_dir
+    anc = ancestors_from(pq.read_table(out / "hierarchy.parquet").to_pylist())
+    images = pq.read_table(out / "images").to_pylist()
+    assert len(images) == sum(result.counts["images"].values()) == 22
+    for row in images:
+        expected = set(row["direct_labels"]).union(*(anc.get(c, set()) for c in row["direct_labels"]))
+        assert row["labels"] == sorted(expected), row["image_id"]
+        assert not set(row["negatives"]) & set(row["labels"])
+        assert len(row["confidences"]) == len(row["labels"])
+    # a verified-absent "Car" is pushed down to the racer (a car) in the same image
+    classes = {c["wnid"]: c["class_index"] for c in pq.read_table(out / "classes.parquet").to_pylist()}
+    oi = {r["image_id"]: r for r in images}["openimages:000060e3121c7305"]
+    assert {classes["n02958343"], classes["n04037443"]} <= set(oi["negatives"])
+
+
+def test_classes_carry_sources_counts_and_weights(config, tmp_path):
+    out = build(config, tmp_path / "out").out_dir
+    classes = {c["wnid"]: c for c in pq.read_table(out / "classes.parquet").to_pylist()}
+    dog = classes["n02084071"]
+    assert "openimages:/m/0bt9lr" in dog["sources"]
+    assert dog["positives_train"] == 5 and dog["pos_weight"] == pytest.approx((20 - 5) / 5)
+    assert classes["n09818022"]["positives_eval"] == 1   # eval-only class kept
+    source_classes = pq.read_table(out / "source_classes.parquet").to_pylist()
+    swans = [r for r in source_classes if r["source_class"] == "/m/01c_0l"][0]
+    assert swans["wnid"] is None and swans["class_indices"] == []
+
+
+def test_build_json_reports_skips_inputs_and_unmapped(config, tmp_path):
+    import json
+    out = build(config, tmp_path / "out").out_dir
+    record = json.loads((out / "build.json").read_text())
+    text = "\n".join(record["warnings"])
+    assert "fall11_urls_sample.txt" in text and "line 11" in text
+    assert "1 of 7 classes not mapped" in text and "repaired" in text
+    assert all(len(v["sha256"]) == 64 for v in record["inputs"].values())
+    assert record["counts"]["sources"]["openimages"]["negatives"] == 5
+
+
+def test_two_builds_and_worker_counts_are_byte_identical(tmp_path):
+    from mlbuild.config import load_config
+    path = sample_toml(tmp_path)
+    try:
+        a = build(path, tmp_path / "a")
+        b = build(path, tmp_path / "b")
+        two_workers = load_config(path)
+        two_workers.workers = 2
+        c = build(two_workers, tmp_path / "c")
+    finally:
+        path.unlink()
+    assert parquet_digests(a.out_dir) == parquet_digests(b.out_dir) == parquet_digests(c.out_dir)
+    assert len(parquet_digests(a.out_dir)) >= 6
+
+
+def test_bad_config_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text('[[source]]\nkind = "imagenet_urls"\nurls = "x.txt"\nnot_a_key = 1\n')
+    assert main(["build", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "not_a_key" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "build.json").exists()
+
+
+def big_urls(path: Path, rows: int) -> None:
+    wnids = ["n02084071", "n02121620", "n02123045", "n02099601", "n01503061"]
+    with open(path, "w") as fh:
+        for i in range(rows):
+            fh.write(f"{wnids[i % 5]}_{i}\thttp://farm1.static.flickr.com/{i}/{i}_abc.jpg\n")
+
+
+def test_killed_build_leaves_nothing_complete_and_rerun_finishes(tmp_path):
+    big_urls(tmp_path / "urls.txt", 60_000)
+    config = tmp_path / "build.toml"
+    config.write_text('[[source]]\nkind = "imagenet_urls"\nurls = "urls.txt"\n[build]\npartition_images = 500\n')
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    proc = subprocess.Popen([sys.executable, "-m", "mlbuild", "build", str(config), "--out", str(out)], env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((out / ".partial" / "counts").glob("*.parquet"))) < 5:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list((out / ".partial" / "counts").glob("*.parquet")))
+    assert 5 <= done < 120, "kill did not land mid-build"
+    assert not (out / "build.json").exists() and not (out / "images").exists()
+    assert main(["build", str(config), "--out", str(out)]) == 0
+    clean = tmp_path / "clean"
+    assert main(["build", str(config), "--out", str(clean), "--no-resume"]) == 0
+    assert parquet_digests(out) == parquet_digests(clean)
+    ids = pq.read_table(out / "images", columns=["image_id"]).column("image_id").to_pylist()
+    assert len(ids) == len(set(ids)) == 60_000
+    assert not (out / ".partial").exists()
