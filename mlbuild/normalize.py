@@ -20,7 +20,7 @@ from mlbuild.errors import InputError
 from mlbuild.labels import Closure
 from mlbuild.resources import wordnet_map
 from mlbuild.taxonomy import Taxonomy
-from mlbuild.vocab import read_wnid_list
+from mlbuild.vocab import read_vocab_file
 
 OPENIMAGES_MAP = "openimages_wordnet.csv"
 
@@ -80,9 +80,8 @@ def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig) -> 
     """The merged vocabulary of every mapped source class, with the config's custom operations."""
     tax = Taxonomy(relations=config.relations)
     for classes in all_classes:
-        for sid, wnid in zip(classes.ids, classes.wnids):
-            if wnid:
-                tax.add(wnid, f"{classes.source}:{sid}")
+        pairs = [(wnid, f"{classes.source}:{sid}") for sid, wnid in zip(classes.ids, classes.wnids) if wnid]
+        tax.add_all([w for w, _ in pairs], source_ids=[s for _, s in pairs])
     for op in config.merge:
         tax.merge(op["from"], into=op["into"])
     if config.drop:
@@ -107,7 +106,7 @@ def select_classes(tax: Taxonomy, config: ClassesConfig, protected: set[str] = f
 
 def _wnids(spec: str) -> list[str]:
     """A WNID, or the WNIDs of a list file."""
-    return [spec] if spec.startswith("n") and spec[1:].isdigit() else read_wnid_list(Path(spec))
+    return [spec] if spec.startswith("n") and spec[1:].isdigit() else read_vocab_file(Path(spec))
 
 
 def class_targets(tax: Taxonomy, classes: SourceClasses) -> Closure:

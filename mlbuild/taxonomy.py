@@ -105,27 +105,27 @@ class Taxonomy:
     # -- building the vocabulary ------------------------------------------------------------
     def add(self, wnid: str, source_id: str | None = None) -> str:
         """Add a class (or merge into the existing one); returns the WNID that now holds it."""
-        self.add_all([wnid], None)
-        target = self.resolve(wnid)
-        if source_id:
-            self.classes[target].sources.add(source_id)
-        return target
+        self.add_all([wnid], source_ids=[source_id] if source_id else None)
+        return self.resolve(wnid)
 
-    def add_all(self, wnids: Iterable[str], source: str | None = None) -> None:
-        """Add many classes; unknown WNIDs are reported together in one error."""
+    def add_all(self, wnids: Iterable[str], source: str | None = None,
+                source_ids: list[str] | None = None) -> None:
+        """Add many classes; each remembers `source:wnid` or its given source id. Unknown WNIDs fail together."""
         wn = self.wordnet
-        wnids = list(wnids)
-        unknown = [w for w in wnids if not wn.has(w)]
+        keys = list(wnids)
+        unknown = [w for w in keys if not wn.has(w)]
         if unknown:
             raise UnknownClassError(f"{len(unknown)} WNIDs are not WordNet 3.0 nouns: {unknown[:10]}")
-        wnids = [wn.wnid(wn.row(key)) for key in wnids]
+        rows = [wn.row(key) for key in keys]
+        wnids = [wn.wnid(r) for r in rows]
         new = sorted({w for w in wnids if w not in self.aliases and w not in self.classes})
-        for syn in wn.synsets([wn.row(w) for w in new]):
-            self.classes[syn.wnid] = ClassInfo(syn.wnid, syn.label,
-                                               [lem.replace("_", " ") for lem in syn.lemmas], syn.gloss)
-        if source:
-            for wnid in wnids:
-                self.classes[self.resolve(wnid)].sources.add(f"{source}:{wnid}")
+        if new:
+            for syn in wn.synsets([wn.row(w) for w in new]):
+                self.classes[syn.wnid] = ClassInfo(syn.wnid, syn.label,
+                                                   [lem.replace("_", " ") for lem in syn.lemmas], syn.gloss)
+        ids = source_ids if source_ids is not None else [f"{source}:{w}" for w in wnids] if source else []
+        for wnid, source_id in zip(wnids, ids):
+            self.classes[self._alias(wnid)].sources.add(source_id)
         self._dag = None
 
     def resolve(self, key: str) -> str:
@@ -171,7 +171,7 @@ class Taxonomy:
 
     def nearest(self, wnid: str) -> list[str]:
         """Where labels of a WNID go: its class, or else its nearest ancestors inside the vocabulary."""
-        target = self._alias(self.wordnet.synset(wnid).wnid)
+        target = self._alias(wnid if wnid in self.classes else self.wordnet.synset(wnid).wnid)
         if target in self.classes:
             return [target]
         dag = self.dag

@@ -12,7 +12,7 @@ from mlbuild.taxonomy import DEFAULT_RELATIONS, Taxonomy
 _WNID = re.compile(r"n\d{8}")
 
 
-def read_wnid_list(path: Path) -> list[str]:
+def read_vocab_file(path: Path) -> list[str]:
     """WNIDs from a list file: the first token of each line (`wnid`, `wnid<TAB>lemmas`, `wnid name`)."""
     wnids = []
     with open(path, encoding="utf-8") as fh:
@@ -37,7 +37,7 @@ def build_vocabulary(specs: Iterable[str], relations: Iterable[str] = DEFAULT_RE
     tax = Taxonomy(relations=relations)
     for spec in specs:
         name, path = source_name(spec)
-        tax.add_all(read_wnid_list(path), source=name)
+        tax.add_all(read_vocab_file(path), source=name)
     return tax
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from mlbuild.cli import main
 from mlbuild.errors import InputError
-from mlbuild.vocab import read_wnid_list
+from mlbuild.vocab import read_vocab_file
 
 
 def test_vocab_command_merges_sources_and_writes_manifests(tmp_path):
@@ -37,7 +37,7 @@ def test_bad_wnid_names_file_line_and_field(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_text("n02084071\nn0208407x\n")
     with pytest.raises(InputError, match=r"bad.txt:2: field 'wnid'"):
-        read_wnid_list(path)
+        read_vocab_file(path)
     assert main(["vocab", "--wnids", str(path), "--out", str(tmp_path / "o")]) == 2
 
 

@@ -90,9 +90,8 @@ class WordNet:
     def row(self, key: str) -> int:
         """Row of a synset given as WNID (`n02084071`) or NLTK name (`dog.n.01`)."""
         if _WNID.fullmatch(key):
-            offset = int(key[1:])
-            row = int(np.searchsorted(self.offsets, offset))
-            if row < len(self.offsets) and self.offsets[row] == offset:
+            row = self._wnid_rows.get(key)
+            if row is not None:
                 return row
         elif key in self._name_rows:
             return self._name_rows[key]
@@ -188,6 +187,10 @@ class WordNet:
         index["key"] = pc.utf8_lower(names).take(order).to_pylist()
         index["name"] = index["name"].tolist()
         return index
+
+    @cached_property
+    def _wnid_rows(self) -> dict[str, int]:
+        return {f"n{offset:08d}": i for i, offset in enumerate(self.offsets.tolist())}
 
     @cached_property
     def _name_rows(self) -> dict[str, int]:
