@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from mlbuild import __version__
 from mlbuild.config import BuildConfig
+from mlbuild.images.dedup import PAIRS
 from mlbuild.labels import Propagated
 from mlbuild.manifest import read_table, write_table
 from mlbuild.sources.registry import input_files
@@ -69,6 +70,9 @@ class ManifestWriter:
         write_table(_with_counts(classes, counts), self.stage / "classes.parquet")
         write_table(hierarchy, self.stage / "hierarchy.parquet")
         write_table(_source_classes(tax, mapped), self.stage / "source_classes.parquet")
+        pairs = [read_table(p) for p in sorted((self.stage / "pairs").glob("part-*.parquet"))]
+        write_table(pa.concat_tables(pairs).sort_by([(n, "ascending") for n in PAIRS.names]) if pairs
+                    else PAIRS.empty_table(), self.stage / "dedup_pairs.parquet")
         summary = _summary(sources, mapped, counts, classes, hierarchy)
         record = {"mlbuild": __version__, "config": _plain(self.config), "versions": _versions(),
                   "inputs": _checksums(self.inputs), "counts": summary["counts"],
@@ -82,7 +86,7 @@ class ManifestWriter:
         shutil.rmtree(self.out / "images", ignore_errors=True)
         for path in sorted(self.stage.rglob("*.parquet")):
             rel = path.relative_to(self.stage)
-            if rel.parts[0] == "counts":
+            if rel.parts[0] in ("counts", "pairs"):
                 continue
             (self.out / rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, self.out / rel)
@@ -95,23 +99,32 @@ def part_done(stage: Path, part: int) -> bool:
     return (stage / "counts" / f"part-{part:05d}.parquet").is_file()
 
 
-def write_part(stage: Path, n_classes: int, part: int, images: pa.Table, labels: Propagated) -> None:
-    """Write one partition's image rows (split by split), then its positive counts."""
+def with_labels(images: pa.Table, labels: Propagated) -> pa.Table:
+    """The image rows with the label columns, and empty phash / status / dedup."""
+    n = images.num_rows
     extra = [labels.labels, labels.confidences, labels.direct, labels.negatives,
-             pa.nulls(images.num_rows, pa.uint64()), pa.nulls(images.num_rows, pa.string()),
-             pa.nulls(images.num_rows, pa.string())]
-    table = images
+             pa.nulls(n, pa.uint64()), pa.nulls(n, pa.string()), pa.nulls(n, pa.string())]
     for f, column in zip(IMAGE_EXTRA, extra):
-        table = table.append_column(f, column)
+        images = images.append_column(f, column)
+    return images
+
+
+def write_part(stage: Path, n_classes: int, part: int, table: pa.Table, pairs: pa.Table) -> None:
+    """Write one partition's image rows (split by split) and dedup pairs, then its counts.
+
+    Counts cover the rows a model trains on: those not removed as duplicates.
+    """
     counts = []
     for split in sorted(pc.unique(table.column("split")).to_pylist()):
         rows = table.filter(pc.equal(table.column("split"), split))
         write_table(rows, stage / "images" / split / f"part-{part:05d}.parquet")
-        positives = np.bincount(pc.list_flatten(rows.column("labels")).to_numpy(), minlength=n_classes)
+        kept = rows.filter(pc.is_null(rows.column("dedup")))
+        positives = np.bincount(pc.list_flatten(kept.column("labels")).to_numpy(), minlength=n_classes)
         counts.append(pa.table({"split": pa.array([split] * n_classes),
                                 "class_index": pa.array(np.arange(n_classes, dtype=np.int32)),
                                 "positives": pa.array(positives),
-                                "images": pa.array(np.full(n_classes, rows.num_rows))}, COUNTS))
+                                "images": pa.array(np.full(n_classes, kept.num_rows))}, COUNTS))
+    write_table(pairs, stage / "pairs" / f"part-{part:05d}.parquet")
     write_table(pa.concat_tables(counts) if counts else COUNTS.empty_table(),
                 stage / "counts" / f"part-{part:05d}.parquet")
 

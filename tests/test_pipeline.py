@@ -57,7 +57,7 @@ def test_labels_are_the_closure_of_direct_labels_image_by_image(config, tmp_path
     out = result.out_dir
     anc = ancestors_from(pq.read_table(out / "hierarchy.parquet").to_pylist())
     images = pq.read_table(out / "images").to_pylist()
-    assert len(images) == sum(result.counts["images"].values()) == 22
+    assert len(images) == 22 and result.counts["images"] == {"eval": 2, "train": 17}
     for row in images:
         expected = set(row["direct_labels"]).union(*(anc.get(c, set()) for c in row["direct_labels"]))
         assert row["labels"] == sorted(expected), row["image_id"]
@@ -74,11 +74,28 @@ def test_classes_carry_sources_counts_and_weights(config, tmp_path):
     classes = {c["wnid"]: c for c in pq.read_table(out / "classes.parquet").to_pylist()}
     dog = classes["n02084071"]
     assert "openimages:/m/0bt9lr" in dog["sources"]
-    assert dog["positives_train"] == 5 and dog["pos_weight"] == pytest.approx((20 - 5) / 5)
+    assert dog["positives_train"] == 4 and dog["pos_weight"] == pytest.approx((17 - 4) / 4)
     assert classes["n09818022"]["positives_eval"] == 1   # eval-only class kept
     source_classes = pq.read_table(out / "source_classes.parquet").to_pylist()
     swans = [r for r in source_classes if r["source_class"] == "/m/01c_0l"][0]
     assert swans["wnid"] is None and swans["class_indices"] == []
+
+
+def test_duplicates_are_collapsed_and_near_duplicates_of_eval_removed(config, tmp_path):
+    out = build(config, tmp_path / "out").out_dir
+    rows = {r["image_id"]: r for r in pq.read_table(out / "images").to_pylist()}
+    classes = {c["wnid"]: c["class_index"] for c in pq.read_table(out / "classes.parquet").to_pylist()}
+    # the same Flickr photo in ImageNet (golden retriever) and Open Images (dog, human face): one image
+    assert rows["openimages:0000b86e2fd18333"]["dedup"] == "duplicate_of:imagenet21k:n02099601_7"
+    kept = rows["imagenet21k:n02099601_7"]
+    assert {classes["n02099601"], classes["n05600637"]} <= set(kept["direct_labels"]) and kept["dedup"] is None
+    assert rows["openimages:0000b86e2fd18333"]["labels"] == []
+    # the local training cat is a near-duplicate of the first evaluation image
+    assert rows["imagenet_local:n02123045_1"]["dedup"] == "near_duplicate:sample_eval:val_0001"
+    pairs = pq.read_table(out / "dedup_pairs.parquet").to_pylist()
+    assert [(p["image_id"], p["eval_image_id"], p["eval_set"]) for p in pairs] == [
+        ("imagenet_local:n02123045_1", "sample_eval:val_0001", "sample_eval")]
+    assert pairs[0]["distance"] <= 6 and rows["sample_eval:val_0002"]["phash"] is not None
 
 
 def test_build_json_reports_skips_inputs_and_unmapped(config, tmp_path):
