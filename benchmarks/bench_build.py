@@ -79,13 +79,16 @@ def write_class_map(path: Path, mids: pa.Array, wnids: np.ndarray, rng: np.rando
 
 
 def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants (from /proc)."""
+    """Proportional resident bytes (PSS) of a process and all its descendants (from /proc).
+
+    PSS splits pages shared by forked workers among them, so the sum is the tree's real use.
+    """
     total, stack = 0, [pid]
     while stack:
         p = stack.pop()
         try:
-            status = Path(f"/proc/{p}/status").read_text()
-            total += int(status.split("VmRSS:")[1].split()[0]) * 1024 if "VmRSS:" in status else 0
+            rollup = Path(f"/proc/{p}/smaps_rollup").read_text()
+            total += int(rollup.split("\nPss:")[1].split()[0]) * 1024 if "\nPss:" in rollup else 0
             for task in Path(f"/proc/{p}/task").iterdir():
                 stack += [int(c) for c in (task / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError):
@@ -94,7 +97,7 @@ def tree_rss(pid: int) -> int:
 
 
 def timed(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (GiB) of a child process tree, sampled every 0.1 s."""
+    """Wall seconds and peak memory (GiB, PSS) of a child process tree, sampled every 0.1 s."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd)
     peak = 0

@@ -115,10 +115,12 @@ def write_part(stage: Path, n_classes: int, part: int, table: pa.Table, pairs: p
     Counts cover the rows a model trains on: those not removed as duplicates.
     """
     counts = []
-    for split in sorted(pc.unique(table.column("split")).to_pylist()):
-        rows = table.filter(pc.equal(table.column("split"), split))
+    splits = sorted(pc.unique(table.column("split")).to_pylist())
+    for split in splits:
+        rows = table if len(splits) == 1 else table.filter(pc.equal(table.column("split"), split))
         write_table(rows, stage / "images" / split / f"part-{part:05d}.parquet")
-        kept = rows.filter(pc.is_null(rows.column("dedup")))
+        kept = rows if rows.column("dedup").null_count == rows.num_rows else \
+            rows.filter(pc.is_null(rows.column("dedup")))
         positives = np.bincount(pc.list_flatten(kept.column("labels")).to_numpy(), minlength=n_classes)
         counts.append(pa.table({"split": pa.array([split] * n_classes),
                                 "class_index": pa.array(np.arange(n_classes, dtype=np.int32)),

@@ -151,3 +151,20 @@ def test_imagenet21k_dag_keeps_every_is_a_edge(shared_data):
     # the four fall11 WNIDs missing from is_a.txt are instance-only synsets; they attach by instance_hypernym
     assert tax.parents("n11318824") == ["n10794014"]
     assert sum(len(ps) > 1 for ps in tax.dag.parents) > 100
+
+
+def test_nearest_sends_labels_of_missing_wnids_up():
+    tax = tax_of(ANIMAL, CANINE, DOMESTIC, CAT)
+    assert tax.nearest(DOG) == sorted([CANINE, DOMESTIC])     # dog is not a class: both nearest parents
+    assert tax.nearest(HOUND) == sorted([CANINE, DOMESTIC])
+    assert tax.nearest(CAT) == [CAT]
+    tax.merge(CAT, into=ANIMAL)
+    assert tax.nearest(CAT) == [ANIMAL]
+
+
+def test_dropping_many_classes_at_once():
+    tax = tax_of(ANIMAL, CANINE, DOG, HOUND, CAT)
+    tax.add_parent(CAT, HOUND)
+    tax.drop(DOG, HOUND)
+    assert tax.wnids() == sorted([ANIMAL, CANINE, CAT])
+    assert tax.parents(CAT) == [CANINE]                        # custom edge follows through both drops
