@@ -162,6 +162,17 @@ class WordNet:
                                  int(index["rank"][i]), int(index["count"][i])))
         return out
 
+    def sense_rows(self, key: str) -> list[tuple[int, str, int, int]]:
+        """(row, lemma, rank, count) of one exact lower-case lemma key's senses, in sense order.
+
+        No morphology and no Synset objects: the fast path for mapping many names.
+        """
+        index = self._lemma_index
+        lo, hi = self._lemma_span(key)
+        rows = [(int(index["row"][i]), index["name"][i], int(index["rank"][i]), int(index["count"][i]))
+                for i in range(lo, hi)]
+        return sorted(rows, key=lambda r: r[2])
+
     def lookup(self, word: str) -> list[Synset]:
         """Synsets of a word or phrase (`"Dogs"`, `"ice cream"`), in WordNet sense order."""
         return list(dict.fromkeys(s.synset for s in self.senses(word)))
