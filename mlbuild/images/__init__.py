@@ -1,0 +1,1 @@
+"""Image stages: download, perceptual hashing, near-duplicate search against evaluation sets."""
