@@ -49,7 +49,7 @@ def read_source(spec: SourceSpec, adapter: SourceAdapter, rules: LabelsConfig) -
     images = pa.Table.from_batches(batches, schema=schemas.IMAGES)
     reports = _reports(adapter)
     index = ImageIndex(images.column("image_id").combine_chunks())
-    codes: dict[str, int] = {}
+    codes = ClassCodes()
     parts: list[tuple[np.ndarray, ...]] = []
     position = unknown = 0
     with Progress(f"read {adapter.name} labels", unit="labels") as progress:
@@ -66,7 +66,7 @@ def read_source(spec: SourceSpec, adapter: SourceAdapter, rules: LabelsConfig) -
               "positives": int((polarity == POSITIVE).sum()), "negatives": int((polarity == NEGATIVE).sum()),
               "ignored": int((polarity == IGNORED).sum())}
     skips = list(dict.fromkeys(reports + _reports(adapter)))  # a file read twice reports once
-    return SourceData(spec, adapter.name, adapter.label_kind, images, list(codes), image_row, class_code,
+    return SourceData(spec, adapter.name, adapter.label_kind, images, codes.ids, image_row, class_code,
                       confidence, polarity, counts, skips)
 
 
@@ -75,12 +75,33 @@ def _reports(adapter: SourceAdapter) -> list[str]:
     return [r.summary() for r in adapter.skips if r.count] + [r.summary() for r in adapter.repairs]
 
 
-def _encode(batch: pa.RecordBatch, codes: dict[str, int], rules: LabelsConfig,
+class ClassCodes:
+    """Stable codes for a source's class ids, in first-seen order, assigned column-wise per batch."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self._known = pa.array([], pa.string())
+
+    def encode(self, values: pa.Array) -> np.ndarray:
+        """int32 code of every value (new values get the next codes)."""
+        encoded = pc.dictionary_encode(values)
+        dictionary = encoded.dictionary
+        if len(dictionary) == 0:
+            return np.zeros(len(values), np.int32)
+        found = pc.index_in(dictionary, value_set=self._known)
+        new = dictionary.filter(pc.is_null(found))
+        if len(new):
+            self.ids += new.to_pylist()
+            self._known = pa.array(self.ids, pa.string())
+            found = pc.index_in(dictionary, value_set=self._known)
+        local = found.to_numpy(zero_copy_only=False).astype(np.int32)
+        return local[encoded.indices.to_numpy(zero_copy_only=False)]
+
+
+def _encode(batch: pa.RecordBatch, codes: ClassCodes, rules: LabelsConfig,
             known: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(class code, confidence, polarity) of the batch's rows whose image is known."""
-    encoded = pc.dictionary_encode(batch.column("source_class"))
-    local = np.array([codes.setdefault(v, len(codes)) for v in encoded.dictionary.to_pylist()], np.int32)
-    code = local[encoded.indices.to_numpy(zero_copy_only=False)] if len(local) else np.zeros(0, np.int32)
+    code = codes.encode(batch.column("source_class"))
     conf = batch.column("confidence").to_numpy(zero_copy_only=False).astype(np.float32)
     return code[known], conf[known], polarity_of(batch.column("label_source"), conf, rules)[known]
 
