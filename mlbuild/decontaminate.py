@@ -49,7 +49,9 @@ def first_of_duplicates(images: list[pa.Table], training: list[bool]) -> np.ndar
     train = np.concatenate([np.full(t.num_rows, flag) for t, flag in zip(images, training)])
     urls = pc.if_else(pa.array(train), table.column("url"), pa.nulls(table.num_rows, pa.string()))
     urls = urls.combine_chunks() if isinstance(urls, pa.ChunkedArray) else urls
-    return components(table.num_rows, [key_groups(urls), key_groups(flickr_photo_ids(urls))])
+    photos = flickr_photo_ids(urls)
+    others = pc.if_else(pc.is_null(photos), urls, pa.nulls(len(urls), pa.string()))  # same photo: same id
+    return components(table.num_rows, [key_groups(others), key_groups(photos)])
 
 
 def duplicate_ids(first: np.ndarray, images: list[pa.Table], offsets: np.ndarray, lo: int,
