@@ -1,0 +1,199 @@
+"""Columnar reading of the sources' text files: line blocks, first-separator splits, CSV streams.
+
+Everything here keeps exact 1-based line numbers so that a skipped row can be
+named, and reads in blocks of bounded size so memory does not grow with the file.
+"""
+from __future__ import annotations
+
+import re
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
+from pathlib import Path
+from typing import Callable, Iterator, TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from mlbuild.errors import InputError
+
+BLOCK_BYTES = 32 << 20
+# pyarrow's streaming CSV reader reads up to 32 blocks ahead of the consumer, so its memory
+# is about 33 blocks: 4 MiB blocks keep a 57.5M-row label file under ~0.3 GB.
+CSV_BLOCK_BYTES = 4 << 20
+T = TypeVar("T")
+# Control bytes that text lists practically never contain; one that is absent from a block
+# serves as the CSV delimiter, so pyarrow splits that block into exactly one field per line
+# (a block containing all of them takes a slower numpy path).
+_FILLER_BYTES = b"\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f"
+
+
+def line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """Yield blocks of about `block_bytes` that each end at a newline (the last one may not).
+
+    Memory is about two blocks; each byte is copied once.
+    """
+    rest = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(block_bytes):
+            cut = chunk.rfind(b"\n") + 1
+            if cut == 0:
+                rest += chunk
+                continue
+            yield b"".join((rest, memoryview(chunk)[:cut]))
+            rest = chunk[cut:]
+    if rest:
+        yield rest
+
+
+def parsed_blocks(path: Path, parse: Callable[[bytes], tuple[int, T]], block_bytes: int = BLOCK_BYTES,
+                  workers: int = 2) -> Iterator[tuple[int, T]]:
+    """Yield (first line number, result) of `parse(block)` for every line block, in file order.
+
+    `parse` returns (number of lines in the block, result). Up to `workers` blocks are
+    parsed at once in threads (pyarrow and numpy release the GIL) while the caller
+    consumes the current result, so about `workers + 1` blocks are held at a time.
+    """
+    line = 1
+    with ThreadPoolExecutor(workers) as pool:
+        submitted = (pool.submit(parse, block) for block in line_blocks(path, block_bytes))
+        pending: deque[Future] = deque(islice(submitted, workers))
+        while pending:
+            count, result = pending.popleft().result()
+            pending.extend(islice(submitted, 1))
+            yield line, result
+            line += count
+
+
+def split_lines(block: bytes) -> pa.Array:
+    """The block's lines as a binary array: one element per line, no line ends, exact bytes.
+
+    pyarrow's CSV parser is the fast line splitter; quoting is off and the delimiter is
+    a byte absent from the block. pyarrow ends lines at CR too, so CRLF becomes LF and a
+    lone CR (never legal inside a URL) is percent-encoded to keep one row per line.
+    """
+    if b"\r" in block:
+        block = block.replace(b"\r\n", b"\n").replace(b"\r", b"%0D")
+    delimiter = next((chr(b) for b in _FILLER_BYTES if bytes([b]) not in block), None)
+    if delimiter is None:
+        return _split_lines_numpy(block)
+    # One parse block for the whole block: faster here than pyarrow's threaded chunking,
+    # and no line can straddle a chunk boundary.
+    read = pacsv.ReadOptions(column_names=["line"], block_size=len(block) + 1, use_threads=False)
+    parse = pacsv.ParseOptions(delimiter=delimiter, quote_char=False, ignore_empty_lines=False)
+    convert = pacsv.ConvertOptions(column_types={"line": pa.binary()})
+    table = pacsv.read_csv(pa.BufferReader(block), read, parse, convert)
+    return table.column(0).combine_chunks() if table.num_rows else pa.array([], pa.binary())
+
+
+def _split_lines_numpy(block: bytes) -> pa.Array:
+    """Slow exact line split, for a block that contains every candidate delimiter byte."""
+    data = np.frombuffer(block, np.uint8)
+    ends = np.flatnonzero(data == 10)
+    if len(ends) == 0 or ends[-1] != len(data) - 1:
+        ends = np.append(ends, len(data))
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    offsets = np.empty(2 * len(ends) + 1, np.int64)
+    offsets[0:-1:2], offsets[1::2] = starts, ends
+    offsets[-1] = len(data)
+    both = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 2 * len(ends),
+                                            [None, pa.py_buffer(offsets), pa.py_buffer(block)])
+    return both.take(pa.array(np.arange(0, 2 * len(ends), 2))).cast(pa.binary())
+
+
+def split_first(lines: pa.Array, sep: str) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Split every line at its first `sep`: (has_sep mask, head, tail), heads/tails for all lines.
+
+    Lines without `sep` get an empty head and the whole line as tail. Columnar: one
+    find per line, then two gathers from the original buffer; no per-row Python.
+    """
+    at = pc.find_substring(lines, sep).to_numpy(zero_copy_only=False)
+    has = at >= 0
+    n = len(lines)
+    starts = np.frombuffer(lines.buffers()[1], np.int32, n + 1, 4 * lines.offset)
+    at = np.where(has, at, 0).astype(np.int32)
+    offsets = np.empty(3 * n + 1, np.int32)
+    offsets[0:-1:3] = starts[:-1]
+    offsets[1:-1:3] = starts[:-1] + at
+    offsets[2:-1:3] = starts[:-1] + np.where(has, at + len(sep), 0)
+    offsets[-1] = starts[-1]
+    pieces = pa.BinaryArray.from_buffers(pa.binary(), 3 * n,
+                                         [None, pa.py_buffer(offsets), lines.buffers()[2]])
+    index = np.arange(0, 3 * n, 3, dtype=np.int64)
+    return pa.array(has), pieces.take(pa.array(index)), pieces.take(pa.array(index + 2))
+
+
+def text_lines(path: Path) -> pa.Array:
+    """A small text file's lines as trimmed strings (strict UTF-8), one per physical line."""
+    lines = split_lines(Path(path).read_bytes())
+    try:
+        return pc.utf8_trim_whitespace(lines.cast(pa.string()))
+    except pa.ArrowInvalid:
+        raise InputError(path, "not UTF-8 text") from None
+
+
+def fail_at_first(path: Path, bad: pa.Array | np.ndarray, message: str, field: str | None = None,
+                  lines: np.ndarray | None = None) -> None:
+    """Raise InputError at the first bad row (True or null); its line is lines[row], default row + 1."""
+    if isinstance(bad, (pa.Array, pa.ChunkedArray)):
+        bad = pc.fill_null(bad, True).to_numpy(zero_copy_only=False)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputError(path, message, line=int(lines[row]) if lines is not None else row + 1, field=field)
+
+
+def first_line(path: Path) -> str:
+    """The file's first line without BOM, line end or trailing blanks (for header checks)."""
+    with open(path, "rb") as f:
+        head = f.readline(1 << 16)
+    return head.decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r\n ").rstrip()
+
+
+def check_header(path: Path, expected: list[str], optional: bool = False) -> bool:
+    """Whether the file starts with the header `expected`; InputError if it is a wrong header.
+
+    With `optional`, a first line that is data (not starting like the header) means
+    "no header"; without it, the header is required.
+    """
+    found = [c.strip() for c in first_line(path).split(",")]
+    if found == expected:
+        return True
+    if optional and found and found[0] != expected[0]:
+        return False
+    raise InputError(path, f"unexpected header {found} (expected {expected})", line=1)
+
+
+def stream_csv(path: Path, names: list[str], types: dict[str, pa.DataType], header: bool,
+               block_bytes: int = CSV_BLOCK_BYTES) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """Stream an RFC-4180 comma-separated file as (first line number, batch) with given column types.
+
+    Empty values and `nan` are null in non-string columns; strings stay as written.
+    Row k of a batch is on line `first + k` (a quoted field spanning lines would shift
+    this; the list files have none). Malformed rows (wrong field count, a value that
+    does not convert) raise InputError naming the line and field. Single-threaded
+    parsing: as fast here as pyarrow's threaded streaming, and its errors carry the line.
+    """
+    read = pacsv.ReadOptions(column_names=names, skip_rows=int(header), block_size=block_bytes,
+                             use_threads=False)
+    parse = pacsv.ParseOptions(ignore_empty_lines=False)
+    convert = pacsv.ConvertOptions(column_types=types, null_values=["", "nan", "NaN"],
+                                   strings_can_be_null=False, quoted_strings_can_be_null=False)
+    line = 1 + int(header)
+    try:
+        for batch in pacsv.open_csv(path, read, parse, convert):
+            yield line, batch
+            line += batch.num_rows
+    except pa.ArrowInvalid as err:
+        raise _input_error(path, err, names) from None
+
+
+def _input_error(path: Path, err: pa.ArrowInvalid, names: list[str]) -> InputError:
+    """pyarrow's CSV error as an InputError with its line ("Row #n") and field ("column #k")."""
+    text = str(err)
+    row = re.search(r"Row #(\d+)", text)
+    col = re.search(r"column #(\d+)", text)
+    field = names[int(col.group(1))] if col and int(col.group(1)) < len(names) else None
+    message = re.sub(r"In CSV column #\d+: |Row #\d+: ", "", text)
+    return InputError(path, message, line=int(row.group(1)) if row else None, field=field)
