@@ -153,11 +153,8 @@ def _cached_copy_ok(target: Path, item: KnownFile) -> bool:
 
 def file_md5(path: Path) -> str:
     """Hex MD5 of a file, read in chunks."""
-    digest = hashlib.md5()
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 23):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def _md5_path(target: Path) -> Path:
