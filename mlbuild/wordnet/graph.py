@@ -190,13 +190,14 @@ class WordNet:
         """Every (lemma, synset) pair sorted by lower-cased lemma: searched with bisect."""
         lemmas = self._table.column("lemmas").chunk(0)
         names = lemmas.flatten()
-        order = pc.sort_indices(pc.utf8_lower(names))
-        flat = {"row": pc.list_parent_indices(lemmas), "name": names,
+        keys = pc.utf8_lower(names)
+        order = pc.sort_indices(keys)
+        flat = {"row": pc.list_parent_indices(lemmas),
                 "rank": self._table.column("lemma_ranks").chunk(0).flatten(),
                 "count": self._table.column("lemma_counts").chunk(0).flatten()}
-        index = {k: v.take(order).to_numpy(zero_copy_only=False) for k, v in flat.items()}
-        index["key"] = pc.utf8_lower(names).take(order).to_pylist()
-        index["name"] = index["name"].tolist()
+        index: dict[str, list] = {k: _numpy(v.take(order)) for k, v in flat.items()}
+        index["key"] = keys.take(order).to_pylist()
+        index["name"] = names.take(order).to_pylist()
         return index
 
     @cached_property
