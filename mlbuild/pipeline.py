@@ -18,13 +18,15 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from mlbuild.config import BuildConfig, load_config
+from mlbuild.config import BuildConfig, DedupConfig, load_config
 from mlbuild.ingest import NEGATIVE, POSITIVE, SourceData, read_source
 from mlbuild.labels import Closure, propagate
 from mlbuild.normalize import (build_taxonomy, class_targets, map_source_classes, remap, select_classes)
-from mlbuild.engine import make_engine
-from mlbuild.outputs import ManifestWriter, write_part
+from mlbuild.decontaminate import EvalHashes, duplicate_ids, first_of_duplicates, hash_eval_sets, mark
+from mlbuild.engine import Engine, make_engine
+from mlbuild.outputs import ManifestWriter, with_labels, write_part
 from mlbuild.progress import Progress
 from mlbuild.sources.registry import make_adapter
 from mlbuild.taxonomy import Taxonomy
@@ -45,6 +47,14 @@ class LabelRows:
     def slice(self, lo: int, hi: int) -> "LabelRows":
         return LabelRows(self.image[lo:hi], self.cls[lo:hi], self.conf[lo:hi], self.negative[lo:hi])
 
+    def moved(self, target: np.ndarray) -> "LabelRows":
+        """Rows re-pointed to image target[image] (duplicates to the kept image), still sorted."""
+        image = target[self.image]
+        if (image == self.image).all():
+            return self
+        order = np.argsort(image, kind="stable")
+        return LabelRows(image[order], self.cls[order], self.conf[order], self.negative[order])
+
 
 @dataclass
 class BuildResult:
@@ -55,8 +65,12 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = True) -> BuildResult:
-    """Build the manifests described by config into out_dir."""
+def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = True,
+          engine: Engine | None = None) -> BuildResult:
+    """Build the manifests described by config into out_dir.
+
+    `engine` runs the partitions (default: the config's engine, closed afterwards).
+    """
     config = config if isinstance(config, BuildConfig) else load_config(Path(config))
     writer = ManifestWriter(Path(out_dir), config, resume=resume)
     timer = _Timer()
@@ -70,20 +84,28 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
         rows = _label_rows(sources, [class_targets(tax, m) for m in mapped])
     images = [s.images for s in sources]
     offsets = np.cumsum([0] + [t.num_rows for t in images])
+    with timer("duplicates"):
+        first = None
+        if config.labels.collapse_duplicates:
+            first = first_of_duplicates(images, [not s.spec.evaluation for s in sources])
+            rows = rows.moved(first)
+        evals = _eval_hashes(sources, config.dedup)
     if config.classes.min_images > 0:
         with timer("count"):
             counts = _train_counts(rows, sources, offsets, tax, config.partition_images)
             rows = _drop_rare(tax, counts, config.classes.min_images, eval_wnids, rows)
     with timer("propagate+write"):
         writer.begin(tax)
-        tasks = _part_tasks(rows, images, offsets, tax, config.partition_images, writer)
-        engine = make_engine(config.engine, config.workers, config.scheduler)
+        up = Closure.ancestors(tax)
+        tasks = _part_tasks(rows, images, offsets, config.partition_images, writer, first)
+        runner = engine or make_engine(config.engine, config.workers, config.scheduler)
         try:
             with Progress("propagate+write", total=int(offsets[-1]), unit="images") as progress:
-                for done in engine.map(run_part, tasks):
+                for done in runner.map(run_part, tasks, shared={"up": up, "down": up.inverse(), "evals": evals}):
                     progress.update(done)
         finally:
-            engine.close()
+            if engine is None:
+                runner.close()
     with timer("finish"):
         counts = writer.finish(tax, sources, mapped, timer.timings)
     return BuildResult(Path(out_dir), counts, timer.timings)
@@ -113,47 +135,61 @@ def _image_bounds(image: np.ndarray, n_images: int, size: int) -> list[tuple[int
 
 @dataclass
 class PartTask:
-    """Everything one partition needs: its images, its label rows, the closures, where to write."""
+    """One partition: its images, its label rows, where to write (the closures are shared)."""
 
     part: int
     first_image: int
     images: pa.Table
     rows: LabelRows
-    up: Closure
-    down: Closure
+    duplicates: pa.Array      # per image: the image id it duplicates, or null
     stage: Path
 
 
-def run_part(task: PartTask) -> int:
-    """Propagate one partition's labels and write its part files; returns its image count."""
+def run_part(task: PartTask, up: Closure, down: Closure, evals: EvalHashes | None = None) -> int:
+    """Propagate one partition's labels, mark duplicates, write its part files; returns its image count."""
     rows, first, n = task.rows, task.first_image, task.images.num_rows
     pos, neg = rows.select(~rows.negative), rows.select(rows.negative)
-    labels = propagate(n, pos.image - first, pos.cls, pos.conf, neg.image - first, neg.cls, task.up, task.down)
-    write_part(task.stage, task.up.n_classes, task.part, task.images, labels)
+    labels = propagate(n, pos.image - first, pos.cls, pos.conf, neg.image - first, neg.cls, up, down)
+    table, pairs = mark(with_labels(task.images, labels), task.duplicates, evals)
+    write_part(task.stage, up.n_classes, task.part, table, pairs)
     return n
 
 
-def _part_tasks(rows: LabelRows, images: list[pa.Table], offsets: np.ndarray, tax: Taxonomy, size: int,
-                writer: ManifestWriter) -> Iterator[PartTask]:
+def _part_tasks(rows: LabelRows, images: list[pa.Table], offsets: np.ndarray, size: int,
+                writer: ManifestWriter, first: np.ndarray | None) -> Iterator[PartTask]:
     """One task per unfinished partition of `size` images (fixed boundaries: any worker count)."""
-    up = Closure.ancestors(tax)
-    down = up.inverse()
     n_images = int(offsets[-1])
     for part, (lo, (a, b)) in enumerate(zip(range(0, n_images, size), _image_bounds(rows.image, n_images, size))):
         if not writer.has_part(part):
             stop = min(lo + size, n_images)
-            yield PartTask(part, lo, _image_slice(images, offsets, lo, stop), rows.slice(a, b), up, down,
-                           writer.stage)
+            table = _image_slice(images, offsets, lo, stop)
+            duplicates = duplicate_ids(first, images, offsets, lo, stop) if first is not None \
+                else pa.nulls(stop - lo, pa.string())
+            yield PartTask(part, lo, table, rows.slice(a, b), duplicates, writer.stage)
+
+
+def _eval_hashes(sources: list[SourceData], config: DedupConfig) -> EvalHashes | None:
+    """Hashes of the evaluation sets' local images, when dedup is on and there are any."""
+    tables = {s.name: s.images.filter(pc.is_valid(s.images.column("path")))
+              for s in sources if s.spec.evaluation}
+    tables = {name: t for name, t in tables.items() if t.num_rows}
+    if not config.enabled or not tables:
+        return None
+    return hash_eval_sets(tables, config.hash, config.max_distance)
 
 
 def _image_slice(images: list[pa.Table], offsets: np.ndarray, lo: int, hi: int) -> pa.Table:
-    """Rows lo..hi of the concatenation of the sources' image tables."""
+    """Rows lo..hi of the concatenation of the sources' image tables, as a compact copy.
+
+    A sliced table pickles its parents' whole buffers (pyarrow 26), so a view would ship
+    every source's full image table with each task sent to another process.
+    """
     pieces = []
     for table, start in zip(images, offsets[:-1]):
         a, b = max(lo - start, 0), min(hi - start, table.num_rows)
         if a < b:
             pieces.append(table.slice(a, b - a))
-    return pa.concat_tables(pieces)
+    return pa.concat_tables(pieces).take(pa.array(np.arange(hi - lo)))
 
 
 def _train_counts(rows: LabelRows, sources: list[SourceData], offsets: np.ndarray, tax: Taxonomy,
