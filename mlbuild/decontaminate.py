@@ -43,15 +43,23 @@ def first_of_duplicates(images: list[pa.Table], training: list[bool]) -> np.ndar
     """Per image (sources concatenated): the row of the image it duplicates, or its own row.
 
     Training images sharing a URL or a Flickr photo id form a group; the first of the group
-    in build order (sources in config order) is kept and receives the others' labels.
+    in build order (sources in config order) is kept and receives the others' labels. Flickr
+    URLs are grouped by photo id (the same photo at any size); others by the URL itself.
     """
-    table = pa.concat_tables([t.select(["image_id", "url"]) for t in images])
-    train = np.concatenate([np.full(t.num_rows, flag) for t, flag in zip(images, training)])
-    urls = pc.if_else(pa.array(train), table.column("url"), pa.nulls(table.num_rows, pa.string()))
-    urls = urls.combine_chunks() if isinstance(urls, pa.ChunkedArray) else urls
-    photos = flickr_photo_ids(urls)
-    others = pc.if_else(pc.is_null(photos), urls, pa.nulls(len(urls), pa.string()))  # same photo: same id
-    return components(table.num_rows, [key_groups(others), key_groups(photos)])
+    photos, others, other_rows, offset = [], [], [], 0
+    for table, train in zip(images, training):
+        urls = table.column("url").combine_chunks()
+        ids = flickr_photo_ids(urls) if train else pa.nulls(len(urls), pa.int64())
+        photos.append(ids)
+        if train:
+            plain = np.flatnonzero(pc.is_null(ids).to_numpy(zero_copy_only=False))
+            others.append(urls.take(pa.array(plain)))
+            other_rows.append(plain + offset)
+        offset += table.num_rows
+    photo_groups = key_groups(pa.concat_arrays(photos))
+    rows, starts = key_groups(pa.concat_arrays(others)) if others else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    url_groups = (np.concatenate(other_rows)[rows] if others else rows, starts)
+    return components(offset, [photo_groups, url_groups])
 
 
 def duplicate_ids(first: np.ndarray, images: list[pa.Table], offsets: np.ndarray, lo: int,

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlbuild import schemas
 from mlbuild.config import BuildConfig, DedupConfig, load_config
 from mlbuild.ingest import NEGATIVE, POSITIVE, SourceData, read_source
 from mlbuild.labels import Closure, propagate
@@ -48,12 +49,22 @@ class LabelRows:
         return LabelRows(self.image[lo:hi], self.cls[lo:hi], self.conf[lo:hi], self.negative[lo:hi])
 
     def moved(self, target: np.ndarray) -> "LabelRows":
-        """Rows re-pointed to image target[image] (duplicates to the kept image), still sorted."""
+        """Rows re-pointed to image target[image] (duplicates to the kept image), still sorted.
+
+        Few rows move, so they are taken out and inserted back in place, not re-sorted.
+        """
         image = target[self.image]
-        if (image == self.image).all():
+        move = np.flatnonzero(image != self.image)
+        if not len(move):
             return self
-        order = np.argsort(image, kind="stable")
-        return LabelRows(image[order], self.cls[order], self.conf[order], self.negative[order])
+        order = move[np.argsort(image[move], kind="stable")]
+        stay = np.ones(len(image), bool)
+        stay[move] = False
+        kept = self.select(stay)
+        at = np.searchsorted(kept.image, image[order], side="right")
+        return LabelRows(np.insert(kept.image, at, image[order]), np.insert(kept.cls, at, self.cls[order]),
+                         np.insert(kept.conf, at, self.conf[order]),
+                         np.insert(kept.negative, at, self.negative[order]))
 
 
 @dataclass
@@ -120,7 +131,9 @@ def _label_rows(sources: list[SourceData], targets: list[Closure]) -> LabelRows:
         parts.append((src.image_row[keep][rows] + offset, classes, src.confidence[keep][rows],
                       src.polarity[keep][rows] == NEGATIVE))
         offset += src.images.num_rows
+        src.release_labels()
     image, cls, conf, negative = (np.concatenate(p) for p in zip(*parts))
+    del parts
     if len(image) > 1 and not (image[1:] >= image[:-1]).all():
         order = np.argsort(image, kind="stable")
         image, cls, conf, negative = image[order], cls[order], conf[order], negative[order]
@@ -188,7 +201,7 @@ def _image_slice(images: list[pa.Table], offsets: np.ndarray, lo: int, hi: int) 
     for table, start in zip(images, offsets[:-1]):
         a, b = max(lo - start, 0), min(hi - start, table.num_rows)
         if a < b:
-            pieces.append(table.slice(a, b - a))
+            pieces.append(table.slice(a, b - a).cast(schemas.IMAGES))  # decodes the compacted columns
     return pa.concat_tables(pieces).take(pa.array(np.arange(hi - lo)))
 
 

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+
+from mlbuild.ingest import compact
+from mlbuild.schemas import IMAGES
+from mlbuild.sources.base import images_batch
 import pytest
 
 from engine_inputs import parquet_files, planted_hashes, write_build
@@ -83,12 +87,15 @@ def test_local_one_and_two_workers_write_identical_manifests(config_path: Path, 
 
 
 def test_image_slice_pickles_only_its_rows():
-    big = pa.table({"image_id": [f"img_{i:07d}" for i in range(200_000)],
-                    "url": [f"http://example.org/{i}.jpg" for i in range(200_000)]})
-    small = pa.table({"image_id": ["a", "b"], "url": ["u", "v"]})
+    def images(ids: list[str]) -> pa.Table:
+        batch = images_batch("src", pa.array(ids), "train", url=pa.array([f"http://example.org/{i}.jpg" for i in ids]))
+        return compact(pa.Table.from_batches([batch]))
+
+    big, small = images([f"img_{i:07d}" for i in range(200_000)]), images(["a", "b"])
     offsets = np.cumsum([0, big.num_rows, small.num_rows])
     part = _image_slice([big, small], offsets, 199_990, 200_002)
-    assert part["image_id"].to_pylist() == [f"img_{i:07d}" for i in range(199_990, 200_000)] + ["a", "b"]
+    assert part["source_image_id"].to_pylist() == [f"img_{i:07d}" for i in range(199_990, 200_000)] + ["a", "b"]
+    assert part.schema == IMAGES
     assert len(pickle.dumps(part)) < 4_000  # the whole source would be ~7 MB
 
 
