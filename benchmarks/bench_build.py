@@ -65,7 +65,7 @@ def generate(folder: Path, scale: float) -> None:
     (folder / "build.toml").write_text(
         '[[source]]\nkind = "imagenet_urls"\nurls = "fall11_urls.txt"\n\n'
         '[[source]]\nkind = "openimages"\nimage_lists = ["images.csv"]\nlabel_files = ["labels.csv"]\n'
-        'class_map = "oi_class_map.csv"\n\n[build]\npartition_images = 1048576\n')
+        'class_map = "oi_class_map.csv"\n')
 
 
 def write_class_map(path: Path, mids: pa.Array, wnids: np.ndarray, rng: np.random.Generator) -> None:

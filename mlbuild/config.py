@@ -78,7 +78,7 @@ class BuildConfig:
     taxonomy: TaxonomyConfig = field(default_factory=TaxonomyConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
-    partition_images: int = 1 << 20
+    partition_images: int = 1 << 18
     workers: int = 1
     engine: str = "local"               # "local" or "dask"
     scheduler: str | None = None        # dask scheduler address; None starts a LocalCluster
@@ -114,7 +114,7 @@ def config_from_dict(data: dict[str, Any], base: Path = Path("."), origin: str =
         taxonomy=_section(TaxonomyConfig, data.get("taxonomy", {}), origin, "taxonomy"),
         labels=_section(LabelsConfig, data.get("labels", {}), origin, "labels"),
         dedup=_section(DedupConfig, data.get("dedup", {}), origin, "dedup"),
-        partition_images=int(build.get("partition_images", 1 << 20)),
+        partition_images=int(build.get("partition_images", 1 << 18)),
         workers=int(build.get("workers", 1)), engine=build.get("engine", "local"),
         scheduler=build.get("scheduler"), origin=origin)
 

@@ -10,6 +10,7 @@ Hashes come from local files (`path`); images known only by URL are hashed once 
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,9 @@ import pyarrow.compute as pc
 from mlbuild.images.crossdup import components, flickr_photo_ids, key_groups
 from mlbuild.images.dedup import PAIRS, dedup_pairs
 from mlbuild.images.phash import hash_table
+
+
+CHUNK_ROWS = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -46,20 +50,30 @@ def first_of_duplicates(images: list[pa.Table], training: list[bool]) -> np.ndar
     in build order (sources in config order) is kept and receives the others' labels. Flickr
     URLs are grouped by photo id (the same photo at any size); others by the URL itself.
     """
-    photos, others, other_rows, offset = [], [], [], 0
-    for table, train in zip(images, training):
-        urls = table.column("url").combine_chunks()
-        ids = flickr_photo_ids(urls) if train else pa.nulls(len(urls), pa.int64())
-        photos.append(ids)
-        if train:
-            plain = np.flatnonzero(pc.is_null(ids).to_numpy(zero_copy_only=False))
-            others.append(urls.take(pa.array(plain)))
-            other_rows.append(plain + offset)
-        offset += table.num_rows
+    chunks = [(table.column("url").slice(start, CHUNK_ROWS), train, offset + start)  # bounded temporaries
+              for table, train, offset in zip(images, training, np.cumsum([0] + [t.num_rows for t in images]))
+              for start in range(0, table.num_rows, CHUNK_ROWS)]
+    with ThreadPoolExecutor(2) as pool:  # regex kernels run without the GIL
+        found = list(pool.map(_chunk_keys, chunks))
+    photos = [ids for ids, _, _ in found]
+    others = [urls for _, urls, _ in found if urls is not None]
+    other_rows = [rows for _, _, rows in found if rows is not None]
+    offset = sum(t.num_rows for t in images)
     photo_groups = key_groups(pa.concat_arrays(photos))
     rows, starts = key_groups(pa.concat_arrays(others)) if others else (np.zeros(0, np.int64), np.zeros(0, np.int64))
     url_groups = (np.concatenate(other_rows)[rows] if others else rows, starts)
     return components(offset, [photo_groups, url_groups])
+
+
+def _chunk_keys(chunk: tuple) -> tuple[pa.Array, pa.Array | None, np.ndarray | None]:
+    """Photo ids of a chunk of URLs, and its non-Flickr URLs with their global rows."""
+    urls, train, offset = chunk
+    urls = urls.combine_chunks()
+    if not train:
+        return pa.nulls(len(urls), pa.int64()), None, None
+    ids = flickr_photo_ids(urls)
+    plain = np.flatnonzero(pc.is_null(ids).to_numpy(zero_copy_only=False))
+    return ids, urls.take(pa.array(plain)), plain + offset
 
 
 def duplicate_ids(first: np.ndarray, images: list[pa.Table], offsets: np.ndarray, lo: int,

@@ -83,6 +83,7 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
     `engine` runs the partitions (default: the config's engine, closed afterwards).
     """
     config = config if isinstance(config, BuildConfig) else load_config(Path(config))
+    _return_freed_memory()
     writer = ManifestWriter(Path(out_dir), config, resume=resume)
     timer = _Timer()
     with timer("ingest"):
@@ -120,6 +121,18 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
     with timer("finish"):
         counts = writer.finish(tax, sources, mapped, timer.timings)
     return BuildResult(Path(out_dir), counts, timer.timings)
+
+
+def _return_freed_memory() -> None:
+    """Arrow allocations through jemalloc with immediate decay: freed buffers leave the process.
+
+    pyarrow's default mimalloc pool keeps freed memory; at 23M images that was 1.3 GB of peak.
+    """
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+        pa.jemalloc_set_decay_ms(0)
+    except NotImplementedError:  # a pyarrow built without jemalloc keeps its default pool
+        pass
 
 
 def _label_rows(sources: list[SourceData], targets: list[Closure]) -> LabelRows:

@@ -47,14 +47,24 @@ def flickr_photo_ids(urls: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def key_groups(key: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Rows sharing a non-null key with another row, ordered by key, and where each group starts."""
-    codes = pc.fill_null(pc.dictionary_encode(key).indices, -1).to_numpy(zero_copy_only=False)
-    counts = np.bincount(codes + 1)
-    shared = np.flatnonzero((counts[codes + 1] > 1) & (codes >= 0))  # usually few: sort only those
-    order = np.argsort(codes[shared], kind="stable")
-    rows, codes = shared[order], codes[shared][order]
-    first = np.r_[True, codes[1:] != codes[:-1]] if len(codes) else np.zeros(0, bool)
-    return rows, np.flatnonzero(first)
+    """Rows sharing a non-null key with another row, ordered by key, and where each group starts.
+
+    Integer keys are sorted with numpy (a hash table of 15M photo ids would take ~4 GB);
+    strings are dictionary-encoded first.
+    """
+    valid = pc.is_valid(key).to_numpy(zero_copy_only=False)
+    if pa.types.is_integer(key.type):
+        values = pc.fill_null(key, 0).to_numpy(zero_copy_only=False)
+    else:
+        values = pc.fill_null(pc.dictionary_encode(key).indices, 0).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(valid)
+    order = np.argsort(values[rows], kind="stable")
+    rows = rows[order]
+    values = values[rows]
+    first = np.r_[True, values[1:] != values[:-1]] if len(values) else np.zeros(0, bool)
+    group = np.cumsum(first) - 1
+    shared = np.bincount(group)[group] > 1 if len(group) else np.zeros(0, bool)
+    return rows[shared], np.flatnonzero(first[shared])
 
 
 def components(n: int, groupings: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
