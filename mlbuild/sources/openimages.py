@@ -94,15 +94,21 @@ class OpenImages(SourceAdapter):
         """IMAGES batches from every image list; split = the Subset column."""
         types = {c: pa.string() for c in IMAGE_COLUMNS} | {"OriginalSize": pa.int64(), "Rotation": pa.float32()}
         for path in self.config.image_lists:
-            check_header(path, IMAGE_COLUMNS)
-            report = self.new_skip_report(path)
-            for first, batch in stream_csv(path, IMAGE_COLUMNS, types, True, self.config.block_bytes):
-                failures, keep = failing_rows(_image_checks(batch))
-                record_skips(report, first, failures)
-                rows = np.arange(batch.num_rows)
-                if keep is not None:
-                    batch, rows = batch.filter(keep), rows[keep.to_numpy(zero_copy_only=False)]
+            for first, batch, rows in self._valid_rows(path, IMAGE_COLUMNS, types, _image_checks):
                 yield self._image_rows(path, first, batch, rows)
+
+    def _valid_rows(self, path: Path, columns: list[str], types: dict[str, pa.DataType],
+                    checks) -> Iterator[tuple[int, pa.RecordBatch, np.ndarray]]:
+        """(first line, batch of the rows passing `checks`, their row numbers in the block) per block."""
+        check_header(path, columns)
+        report = self.new_skip_report(path)
+        for first, batch in stream_csv(path, columns, types, True, self.config.block_bytes):
+            failures, keep = failing_rows(checks(batch))
+            record_skips(report, first, failures)
+            rows = np.arange(batch.num_rows)
+            if keep is not None:
+                batch, rows = batch.filter(keep), rows[keep.to_numpy(zero_copy_only=False)]
+            yield first, batch, rows
 
     def _image_rows(self, path: Path, first: int, batch: pa.RecordBatch, rows: np.ndarray) -> pa.RecordBatch:
         """One IMAGES batch from validated image-list rows."""
@@ -123,13 +129,7 @@ class OpenImages(SourceAdapter):
         types = {"ImageID": pa.string(), "Source": pa.string(), "LabelName": pa.string(),
                  "Confidence": pa.float32()}
         for path in self.config.label_files:
-            check_header(path, LABEL_COLUMNS)
-            report = self.new_skip_report(path)
-            for first, batch in stream_csv(path, LABEL_COLUMNS, types, True, self.config.block_bytes):
-                failures, keep = failing_rows(_label_checks(batch))
-                record_skips(report, first, failures)
-                if keep is not None:
-                    batch = batch.filter(keep)
+            for _, batch, _ in self._valid_rows(path, LABEL_COLUMNS, types, _label_checks):
                 if self._trainable is not None:
                     batch = batch.filter(pc.is_in(batch.column("LabelName"), value_set=self._trainable))
                 yield labels_batch(self.name, batch.column("ImageID"), batch.column("LabelName"),
