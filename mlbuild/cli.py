@@ -16,7 +16,9 @@ from mlbuild.errors import MlbuildError
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every registered subcommand."""
-    parser = argparse.ArgumentParser(prog="mlbuild", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="mlbuild", description="Build WordNet-normalized, hierarchy-consistent, decontaminated "
+                                    "multi-label image datasets from ImageNet-21k, Open Images and your own lists.")
     parser.add_argument("--version", action="version", version=f"mlbuild {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
