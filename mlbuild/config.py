@@ -70,6 +70,18 @@ class DedupConfig:
 
 
 @dataclass
+class DownloadSection:
+    """Download URL-only images during the build (off by default: a build lists images).
+
+    `options` are the downloader's settings (mlbuild.images.config.DownloadConfig, docs/download.md).
+    """
+
+    enabled: bool = False
+    folder: str = "files"                   # under the build's output folder
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class BuildConfig:
     """Everything one build needs."""
 
@@ -78,6 +90,7 @@ class BuildConfig:
     taxonomy: TaxonomyConfig = field(default_factory=TaxonomyConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    download: DownloadSection = field(default_factory=DownloadSection)
     partition_images: int = 1 << 18
     workers: int = 1
     engine: str = "local"               # "local" or "dask"
@@ -99,7 +112,7 @@ def load_config(path: Path) -> BuildConfig:
 
 def config_from_dict(data: dict[str, Any], base: Path = Path("."), origin: str = "<dict>") -> BuildConfig:
     """A BuildConfig from parsed TOML (or an equivalent dict)."""
-    known = {"source", "eval", "classes", "taxonomy", "labels", "dedup", "build"}
+    known = {"source", "eval", "classes", "taxonomy", "labels", "dedup", "build", "download"}
     unknown = set(data) - known
     if unknown:
         raise InputError(origin, f"unknown sections {sorted(unknown)}; expected {sorted(known)}")
@@ -114,6 +127,7 @@ def config_from_dict(data: dict[str, Any], base: Path = Path("."), origin: str =
         taxonomy=_section(TaxonomyConfig, data.get("taxonomy", {}), origin, "taxonomy"),
         labels=_section(LabelsConfig, data.get("labels", {}), origin, "labels"),
         dedup=_section(DedupConfig, data.get("dedup", {}), origin, "dedup"),
+        download=_download(data.get("download", {}), origin),
         partition_images=int(build.get("partition_images", 1 << 18)),
         workers=int(build.get("workers", 1)), engine=build.get("engine", "local"),
         scheduler=build.get("scheduler"), origin=origin)
@@ -125,6 +139,18 @@ def _source(table: dict[str, Any], base: Path, origin: str, evaluation: bool) ->
     options = {k: v for k, v in table.items() if k not in ("kind", "class_map")}
     class_map = base / table["class_map"] if "class_map" in table else None
     return SourceSpec(table["kind"], options, evaluation, base, class_map)
+
+
+def _download(table: dict[str, Any], origin: str) -> DownloadSection:
+    """[download]: `enabled`, `folder`, and the downloader's own settings."""
+    from mlbuild.images.config import DownloadConfig
+    options = {k: v for k, v in table.items() if k not in ("enabled", "folder")}
+    allowed = {f.name for f in fields(DownloadConfig)}
+    unknown = set(options) - allowed
+    if unknown:
+        raise InputError(origin, f"unknown keys {sorted(unknown)} in [download]; allowed: enabled, folder, "
+                         f"{sorted(allowed)}", field="download")
+    return DownloadSection(bool(table.get("enabled", False)), str(table.get("folder", "files")), options)
 
 
 def _section(cls: type, table: dict[str, Any], origin: str, name: str) -> Any:

@@ -99,11 +99,12 @@ def part_done(stage: Path, part: int) -> bool:
     return (stage / "counts" / f"part-{part:05d}.parquet").is_file()
 
 
-def with_labels(images: pa.Table, labels: Propagated) -> pa.Table:
-    """The image rows with the label columns, and empty phash / status / dedup."""
+def with_labels(images: pa.Table, labels: Propagated, status: pa.Array | None = None) -> pa.Table:
+    """The image rows with the label columns, the download status, and empty phash / dedup."""
     n = images.num_rows
     extra = [labels.labels, labels.confidences, labels.direct, labels.negatives,
-             pa.nulls(n, pa.uint64()), pa.nulls(n, pa.string()), pa.nulls(n, pa.string())]
+             pa.nulls(n, pa.uint64()), pa.nulls(n, pa.string()) if status is None else status,
+             pa.nulls(n, pa.string())]
     for f, column in zip(IMAGE_EXTRA, extra):
         images = images.append_column(f, column)
     return images

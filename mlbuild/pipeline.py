@@ -26,6 +26,7 @@ from mlbuild.ingest import NEGATIVE, POSITIVE, SourceData, read_source
 from mlbuild.labels import Closure, propagate
 from mlbuild.normalize import (build_taxonomy, class_targets, map_source_classes, remap, select_classes)
 from mlbuild.decontaminate import EvalHashes, duplicate_ids, first_of_duplicates, hash_eval_sets, mark
+from mlbuild.download_stage import download_images
 from mlbuild.engine import Engine, make_engine
 from mlbuild.outputs import ManifestWriter, with_labels, write_part
 from mlbuild.progress import Progress
@@ -94,6 +95,11 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
         eval_wnids = {w for s, m in zip(sources, mapped) if s.spec.evaluation for w in m.wnids if w}
         select_classes(tax, config.classes, protected=eval_wnids if config.classes.keep_eval_classes else set())
         rows = _label_rows(sources, [class_targets(tax, m) for m in mapped])
+    statuses = [pa.nulls(s.images.num_rows, pa.string()) for s in sources]
+    if config.download.enabled:
+        with timer("download"):
+            for i, src in enumerate(sources):
+                src.images, statuses[i] = download_images(src.images, src.name, config.download, Path(out_dir))
     images = [s.images for s in sources]
     offsets = np.cumsum([0] + [t.num_rows for t in images])
     with timer("duplicates"):
@@ -109,7 +115,7 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
     with timer("propagate+write"):
         writer.begin(tax)
         up = Closure.ancestors(tax)
-        tasks = _part_tasks(rows, images, offsets, config.partition_images, writer, first)
+        tasks = _part_tasks(rows, images, offsets, config.partition_images, writer, first, statuses)
         runner = engine or make_engine(config.engine, config.workers, config.scheduler)
         try:
             with Progress("propagate+write", total=int(offsets[-1]), unit="images") as progress:
@@ -168,6 +174,7 @@ class PartTask:
     images: pa.Table
     rows: LabelRows
     duplicates: pa.Array      # per image: the image id it duplicates, or null
+    status: pa.Array          # per image: the downloader's status, or null
     stage: Path
 
 
@@ -176,13 +183,13 @@ def run_part(task: PartTask, up: Closure, down: Closure, evals: EvalHashes | Non
     rows, first, n = task.rows, task.first_image, task.images.num_rows
     pos, neg = rows.select(~rows.negative), rows.select(rows.negative)
     labels = propagate(n, pos.image - first, pos.cls, pos.conf, neg.image - first, neg.cls, up, down)
-    table, pairs = mark(with_labels(task.images, labels), task.duplicates, evals)
+    table, pairs = mark(with_labels(task.images, labels, task.status), task.duplicates, evals)
     write_part(task.stage, up.n_classes, task.part, table, pairs)
     return n
 
 
 def _part_tasks(rows: LabelRows, images: list[pa.Table], offsets: np.ndarray, size: int,
-                writer: ManifestWriter, first: np.ndarray | None) -> Iterator[PartTask]:
+                writer: ManifestWriter, first: np.ndarray | None, statuses: list[pa.Array]) -> Iterator[PartTask]:
     """One task per unfinished partition of `size` images (fixed boundaries: any worker count)."""
     n_images = int(offsets[-1])
     for part, (lo, (a, b)) in enumerate(zip(range(0, n_images, size), _image_bounds(rows.image, n_images, size))):
@@ -191,7 +198,8 @@ def _part_tasks(rows: LabelRows, images: list[pa.Table], offsets: np.ndarray, si
             table = _image_slice(images, offsets, lo, stop)
             duplicates = duplicate_ids(first, images, offsets, lo, stop) if first is not None \
                 else pa.nulls(stop - lo, pa.string())
-            yield PartTask(part, lo, table, rows.slice(a, b), duplicates, writer.stage)
+            status = pa.chunked_array(statuses, pa.string()).slice(lo, stop - lo).combine_chunks()
+            yield PartTask(part, lo, table, rows.slice(a, b), duplicates, status, writer.stage)
 
 
 def _eval_hashes(sources: list[SourceData], config: DedupConfig) -> EvalHashes | None:
