@@ -70,7 +70,7 @@ def test_dask_build_is_byte_identical_to_local(engine: DaskEngine, config_path: 
     assert parquet_files(tmp_path) == local_build
 
 
-def released(engine: DaskEngine, wait: float = 5.0) -> bool:
+def released(engine: DaskEngine, wait: float = 30.0) -> bool:
     """True once the client holds no future (a dropped future is released asynchronously)."""
     deadline = time.monotonic() + wait
     while engine.client.futures and time.monotonic() < deadline:
