@@ -93,7 +93,8 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
         mapped = [map_source_classes(s.name, s.label_kind, s.class_ids, s.spec.class_map) for s in sources]
         tax = build_taxonomy(mapped, config.taxonomy)
         eval_wnids = {w for s, m in zip(sources, mapped) if s.spec.evaluation for w in m.wnids if w}
-        select_classes(tax, config.classes, protected=eval_wnids if config.classes.keep_eval_classes else set())
+        protected = eval_wnids if config.classes.keep_eval_classes else set()
+        select_classes(tax, config.classes, protected=protected)
         rows = _label_rows(sources, [class_targets(tax, m) for m in mapped])
     statuses = [pa.nulls(s.images.num_rows, pa.string()) for s in sources]
     if config.download.enabled:
@@ -111,7 +112,7 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
     if config.classes.min_images > 0:
         with timer("count"):
             counts = _train_counts(rows, sources, offsets, tax, config.partition_images)
-            rows = _drop_rare(tax, counts, config.classes.min_images, eval_wnids, rows)
+            rows = _drop_rare(tax, counts, config.classes.min_images, protected, rows)
     with timer("propagate+write"):
         writer.begin(tax)
         up = Closure.ancestors(tax)

@@ -161,3 +161,18 @@ def test_killed_build_leaves_nothing_complete_and_rerun_finishes(tmp_path):
     ids = pq.read_table(out / "images", columns=["image_id"]).column("image_id").to_pylist()
     assert len(ids) == len(set(ids)) == 60_000
     assert not (out / ".partial").exists()
+
+
+def test_min_images_drops_rare_classes_and_moves_their_labels_up(tmp_path):
+    path = sample_toml(tmp_path, extra="\n[classes]\nmin_images = 3\nkeep_eval_classes = false\n")
+    try:
+        out = build(path, tmp_path / "out").out_dir
+    finally:
+        path.unlink()
+    classes = pq.read_table(out / "classes.parquet").to_pylist()
+    wnids = {c["wnid"]: c["class_index"] for c in classes}
+    assert all(c["positives_train"] >= 3 for c in classes)
+    assert "n02085620" not in wnids and "n02084071" in wnids    # Chihuahua (2 images) folds into dog
+    rows = {r["image_id"]: r for r in pq.read_table(out / "images").to_pylist()}
+    assert rows["imagenet21k:n02085620_10"]["labels"] == [wnids["n02084071"]]
+    assert rows["imagenet21k:n02085620_10"]["direct_labels"] == [wnids["n02084071"]]
