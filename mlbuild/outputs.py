@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from mlbuild import __version__
 from mlbuild.config import BuildConfig
@@ -74,6 +75,7 @@ class ManifestWriter:
         write_table(pa.concat_tables(pairs).sort_by([(n, "ascending") for n in PAIRS.names]) if pairs
                     else PAIRS.empty_table(), self.stage / "dedup_pairs.parquet")
         summary = _summary(sources, mapped, counts, classes, hierarchy)
+        summary["counts"]["negative_conflicts"] = _conflicts(self.stage / "counts")
         record = {"mlbuild": __version__, "config": _plain(self.config), "versions": _versions(),
                   "inputs": _checksums(self.inputs), "counts": summary["counts"],
                   "warnings": summary["warnings"], "timings": timings}
@@ -110,10 +112,12 @@ def with_labels(images: pa.Table, labels: Propagated, status: pa.Array | None = 
     return images
 
 
-def write_part(stage: Path, n_classes: int, part: int, table: pa.Table, pairs: pa.Table) -> None:
+def write_part(stage: Path, n_classes: int, part: int, table: pa.Table, pairs: pa.Table,
+               conflicts: int = 0) -> None:
     """Write one partition's image rows (split by split) and dedup pairs, then its counts.
 
-    Counts cover the rows a model trains on: those not removed as duplicates.
+    Counts cover the rows a model trains on: those not removed as duplicates. The number of
+    (image, class) pairs where a positive overrode an implied negative rides in the metadata.
     """
     counts = []
     splits = sorted(pc.unique(table.column("split")).to_pylist())
@@ -128,8 +132,15 @@ def write_part(stage: Path, n_classes: int, part: int, table: pa.Table, pairs: p
                                 "positives": pa.array(positives),
                                 "images": pa.array(np.full(n_classes, kept.num_rows))}, COUNTS))
     write_table(pairs, stage / "pairs" / f"part-{part:05d}.parquet")
-    write_table(pa.concat_tables(counts) if counts else COUNTS.empty_table(),
+    counts = pa.concat_tables(counts) if counts else COUNTS.empty_table()
+    write_table(counts.replace_schema_metadata({b"conflicts": str(conflicts).encode()}),
                 stage / "counts" / f"part-{part:05d}.parquet")
+
+
+def _conflicts(folder: Path) -> int:
+    """Positive-over-negative conflicts summed over the parts."""
+    return sum(int(pq.ParquetFile(p).schema_arrow.metadata.get(b"conflicts", b"0"))
+               for p in sorted(folder.glob("part-*.parquet")))
 
 
 def _split_counts(folder: Path, n_classes: int) -> dict[str, tuple[np.ndarray, int]]:

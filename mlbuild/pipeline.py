@@ -185,7 +185,7 @@ def run_part(task: PartTask, up: Closure, down: Closure, evals: EvalHashes | Non
     pos, neg = rows.select(~rows.negative), rows.select(rows.negative)
     labels = propagate(n, pos.image - first, pos.cls, pos.conf, neg.image - first, neg.cls, up, down)
     table, pairs = mark(with_labels(task.images, labels, task.status), task.duplicates, evals)
-    write_part(task.stage, up.n_classes, task.part, table, pairs)
+    write_part(task.stage, up.n_classes, task.part, table, pairs, labels.conflicts)
     return n
 
 

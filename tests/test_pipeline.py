@@ -106,7 +106,10 @@ def test_build_json_reports_skips_inputs_and_unmapped(config, tmp_path):
     assert "fall11_urls_sample.txt" in text and "line 11" in text
     assert "1 of 7 classes not mapped" in text and "repaired" in text
     assert all(len(v["sha256"]) == 64 for v in record["inputs"].values())
-    assert record["counts"]["sources"]["openimages"]["negatives"] == 5
+    assert record["counts"]["sources"]["openimages"]["negatives"] == 6
+    # Open Images verified "no dog" on the photo ImageNet files as a golden retriever (the two are
+    # merged): the positives win over the implied negatives for dog and golden retriever
+    assert record["counts"]["negative_conflicts"] == 2
 
 
 def test_two_builds_and_worker_counts_are_byte_identical(tmp_path):

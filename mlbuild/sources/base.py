@@ -17,9 +17,6 @@ import pyarrow.compute as pc
 from mlbuild import schemas
 from mlbuild.errors import SkipReport
 
-LABEL_KINDS = ("wnid", "mid", "synset", "name", "tag")
-
-
 class RepairReport(SkipReport):
     """Counts rows a reader kept after re-encoding a field (e.g. a non-UTF-8 URL)."""
 
