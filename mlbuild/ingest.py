@@ -40,41 +40,84 @@ class SourceData:
 
     def release_labels(self) -> None:
         """Free the label arrays once the build has taken what it needs from them."""
-        self.image_row = self.image_row[:0]
-        self.class_code, self.confidence, self.polarity = self.class_code[:0], self.confidence[:0], \
-            self.polarity[:0]
+        self.image_row, self.class_code, self.confidence, self.polarity = (
+            np.zeros(0, a.dtype) for a in (self.image_row, self.class_code, self.confidence, self.polarity))
 
 
 def read_source(spec: SourceSpec, adapter: SourceAdapter, rules: LabelsConfig) -> SourceData:
     """Stream the adapter's images and labels into a SourceData."""
-    with Progress(f"read {adapter.name} images", unit="images") as progress:
-        batches = []
-        for batch in adapter.images():
-            batches.append(batch)
-            progress.update(batch.num_rows)
-    images = compact(pa.Table.from_batches(batches, schema=schemas.IMAGES))
-    del batches
-    reports = _reports(adapter)
-    index = ImageIndex(images.column("image_id").combine_chunks())
-    codes = ClassCodes()
-    parts: list[tuple[np.ndarray, ...]] = []
-    position = unknown = 0
-    with Progress(f"read {adapter.name} labels", unit="labels") as progress:
-        for batch in adapter.labels():
-            rows = index.lookup(batch.column("image_id"), start_hint=position)
-            position += batch.num_rows
-            known = rows >= 0
-            unknown += int((~known).sum())
-            parts.append((rows[known], *_encode(batch, codes, rules, known)))
-            progress.update(batch.num_rows)
-    image_row, class_code, confidence, polarity = (np.concatenate(p) for p in zip(*parts)) if parts else (
-        np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int8))
-    counts = {"images": images.num_rows, "labels": len(image_row), "labels_unknown_image": unknown,
+    codes, labels = ClassCodes(), _LabelParts()
+    if adapter.one_label_per_image:
+        images = _read_labeled_images(adapter, codes, rules, labels)
+        reports = []
+    else:
+        images = _read_images(adapter)
+        reports = _reports(adapter)
+        _read_labels(adapter, ImageIndex(images.column("image_id").combine_chunks()), codes, rules, labels)
+    image_row, class_code, confidence, polarity = labels.arrays()
+    counts = {"images": images.num_rows, "labels": len(image_row), "labels_unknown_image": labels.unknown,
               "positives": int((polarity == POSITIVE).sum()), "negatives": int((polarity == NEGATIVE).sum()),
               "ignored": int((polarity == IGNORED).sum())}
     skips = list(dict.fromkeys(reports + _reports(adapter)))  # a file read twice reports once
     return SourceData(spec, adapter.name, adapter.label_kind, images, codes.ids, image_row, class_code,
                       confidence, polarity, counts, skips)
+
+
+class _LabelParts:
+    """Label arrays collected batch by batch: (image row, class code, confidence, polarity)."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[np.ndarray, ...]] = []
+        self.unknown = 0
+
+    def add(self, batch: pa.RecordBatch, rows: np.ndarray, codes: "ClassCodes", rules: LabelsConfig) -> None:
+        """Add a LABELS batch whose image rows are `rows` (-1: image unknown, row dropped and counted)."""
+        known = rows >= 0
+        self.unknown += int((~known).sum())
+        self.parts.append((rows[known], *_encode(batch, codes, rules, known)))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if not self.parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int8)
+        arrays = tuple(np.concatenate(p) for p in zip(*self.parts))
+        self.parts = []
+        return arrays
+
+
+def _read_images(adapter: SourceAdapter) -> pa.Table:
+    """The adapter's images as one compacted table."""
+    with Progress(f"read {adapter.name} images", unit="images") as progress:
+        batches = []
+        for batch in adapter.images():
+            batches.append(batch)
+            progress.update(batch.num_rows)
+    return compact(pa.Table.from_batches(batches, schema=schemas.IMAGES))
+
+
+def _read_labels(adapter: SourceAdapter, index: ImageIndex, codes: "ClassCodes", rules: LabelsConfig,
+                 labels: _LabelParts) -> None:
+    """The adapter's label rows, joined to image rows by `index`."""
+    position = 0
+    with Progress(f"read {adapter.name} labels", unit="labels") as progress:
+        for batch in adapter.labels():
+            labels.add(batch, index.lookup(batch.column("image_id"), start_hint=position), codes, rules)
+            position += batch.num_rows
+            progress.update(batch.num_rows)
+
+
+def _read_labeled_images(adapter: SourceAdapter, codes: "ClassCodes", rules: LabelsConfig,
+                         labels: _LabelParts) -> pa.Table:
+    """Images and their one label each, in one pass: a label's image row is its own row."""
+    with Progress(f"read {adapter.name} images and labels", unit="images") as progress:
+        batches, position = [], 0
+        for images, batch in adapter.labeled_images():
+            if batch.num_rows != images.num_rows:
+                raise ValueError(f"{adapter.name}: {batch.num_rows} labels for {images.num_rows} images")
+            batches.append(images)
+            labels.add(batch, np.arange(position, position + images.num_rows), codes, rules)
+            position += images.num_rows
+            progress.update(images.num_rows)
+    return compact(pa.Table.from_batches(batches, schema=schemas.IMAGES))
 
 
 LOW_CARDINALITY = ("source", "split", "license")

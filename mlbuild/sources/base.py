@@ -79,6 +79,17 @@ class SourceAdapter:
         """Record batches of schemas.LABELS."""
         raise NotImplementedError
 
+    #: True when the source has exactly one label per image, read from the same rows.
+    one_label_per_image: bool = False
+
+    def labeled_images(self) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch]]:
+        """(IMAGES, LABELS) batch pairs in one pass, label row i being image row i's label.
+
+        Only for sources with `one_label_per_image`: the build then reads the files once
+        and needs no join; other sources are read by `images()` then `labels()`.
+        """
+        raise NotImplementedError
+
 
 def prefixed(prefix: str, ids: pa.Array) -> pa.Array:
     """`prefix:id` for every id (the stable, source-prefixed image id)."""

@@ -84,6 +84,14 @@ class ImageNetUrls(SourceAdapter):
         for rows in self._blocks(False, partial(_labels_of, self.name)):
             yield rows.result
 
+    one_label_per_image = True
+
+    def labeled_images(self) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch]]:
+        """IMAGES and LABELS batches from one pass over the file."""
+        make = partial(_labeled_images_of, self.name, self.config.split)
+        for rows in self._blocks(True, make):
+            yield rows.result
+
     def _blocks(self, decode: bool, make: Callable[[pa.Array, pa.Array], object]) -> Iterator["_Rows"]:
         """Each block's valid rows turned into `make(ids, urls)` in worker threads, in file order.
 
@@ -109,6 +117,11 @@ def _images_of(source: str, split: str, ids: pa.Array, urls: pa.Array) -> pa.Rec
 
 def _labels_of(source: str, ids: pa.Array, urls: pa.Array) -> pa.RecordBatch:
     return labels_batch(source, ids, pc.utf8_slice_codeunits(ids, 0, 9), 1.0, "imagenet")
+
+
+def _labeled_images_of(source: str, split: str, ids: pa.Array,
+                       urls: pa.Array) -> tuple[pa.RecordBatch, pa.RecordBatch]:
+    return _images_of(source, split, ids, urls), _labels_of(source, ids, urls)
 
 
 def _wnids_of(ids: pa.Array, urls: pa.Array) -> pa.Array:
@@ -225,15 +238,22 @@ class ImageNetFolder(SourceAdapter):
 
     def images(self) -> Iterator[pa.RecordBatch]:
         """IMAGES batches of about `batch_rows` files."""
-        for wnid, names, paths in self._files():
-            stems = pc.replace_substring_regex(names, r"\.[^.]*$", "")
-            yield images_batch(self.name, stems, self.config.split, path=paths)
+        for images, labels in self.labeled_images():
+            yield images
 
     def labels(self) -> Iterator[pa.RecordBatch]:
         """LABELS batches: the folder WNID of each file."""
-        for wnid, names, _ in self._files():
+        for images, labels in self.labeled_images():
+            yield labels
+
+    one_label_per_image = True
+
+    def labeled_images(self) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch]]:
+        """IMAGES and LABELS batches from one listing of the tree."""
+        for wnid, names, paths in self._files():
             stems = pc.replace_substring_regex(names, r"\.[^.]*$", "")
-            yield labels_batch(self.name, stems, wnid, 1.0, "imagenet")
+            yield (images_batch(self.name, stems, self.config.split, path=paths),
+                   labels_batch(self.name, stems, wnid, 1.0, "imagenet"))
 
     def _class_dirs(self) -> list[str]:
         """Sorted WNID folder names; other folders are reported as skipped."""
