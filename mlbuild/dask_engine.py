@@ -77,6 +77,8 @@ class _Job:
 class DaskEngine:
     """Runs fn(task, **shared) over tasks on a Dask cluster; results in task order."""
 
+    shares_memory = False  # workers are other processes, maybe other machines
+
     def __init__(self, scheduler: str | None = None, workers: int = 0, retries: int = 3,
                  in_flight: int | None = None, threads_per_worker: int = 1) -> None:
         self.retries, self.in_flight = retries, in_flight

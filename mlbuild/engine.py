@@ -23,6 +23,10 @@ class Engine(Protocol):
 
     def close(self) -> None: ...
 
+    #: True when workers see the driver's memory (in-process or forked): big `shared`
+    #: inputs cost nothing to pass, so tasks can be positions into them.
+    shares_memory: bool
+
 
 class LocalEngine:
     """In-process (workers=1) or a fork-based process pool; at most 2x workers tasks in flight.
@@ -30,6 +34,8 @@ class LocalEngine:
     The pool is started per `map` call, after `shared` is known, so forked workers
     inherit the shared inputs instead of receiving them pickled with every task.
     """
+
+    shares_memory = True  # workers see the driver's memory: shared inputs cost nothing to pass
 
     def __init__(self, workers: int = 1) -> None:
         self.workers = max(1, workers)

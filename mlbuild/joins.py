@@ -14,6 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlbuild.sorting import stable_argsort
+
 _HEX = np.full(256, 255, dtype=np.uint8)
 for _i, _c in enumerate(b"0123456789abcdef"):
     _HEX[_c] = _i
@@ -28,7 +30,7 @@ class ImageIndex:
         self.ids = image_ids
         self.keys = hex_keys(image_ids)
         if self.keys is not None:
-            self.order = np.argsort(self.keys, kind="stable")
+            self.order = stable_argsort(self.keys)
             self.sorted_keys = self.keys[self.order]
             if len(self.sorted_keys) > 1 and (self.sorted_keys[1:] == self.sorted_keys[:-1]).any():
                 self.keys = None  # duplicate ids: fall back to the hash join's first-match rule

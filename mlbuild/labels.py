@@ -53,6 +53,9 @@ class Closure:
         """For label rows with these classes: (source row of each output, implied class)."""
         starts = self.indptr[classes]
         counts = self.indptr[classes + 1] - starts
+        if len(counts) and counts.max() <= 1:  # a mapping, not a closure: a filter and one gather
+            rows = np.flatnonzero(counts)
+            return rows, self.indices[starts[rows]]
         rows = np.repeat(np.arange(len(classes), dtype=np.int64), counts)
         shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
         return rows, self.indices[np.arange(len(rows), dtype=np.int64) + shift]

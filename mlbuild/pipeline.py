@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -22,50 +22,18 @@ import pyarrow.compute as pc
 
 from mlbuild import schemas
 from mlbuild.config import BuildConfig, DedupConfig, load_config
-from mlbuild.ingest import NEGATIVE, POSITIVE, SourceData, read_source
+from mlbuild.ingest import SourceData, read_source
+from mlbuild.label_rows import LabelRows, Moved, label_rows
 from mlbuild.labels import Closure, propagate
 from mlbuild.normalize import (build_taxonomy, class_targets, map_source_classes, remap, select_classes)
 from mlbuild.decontaminate import EvalHashes, duplicate_ids, first_of_duplicates, hash_eval_sets, mark
 from mlbuild.download_stage import download_images
 from mlbuild.engine import Engine, make_engine
+from mlbuild.memory import trim, use_lean_arrow_pool
 from mlbuild.outputs import ManifestWriter, with_labels, write_part
 from mlbuild.progress import Progress
 from mlbuild.sources.registry import make_adapter
 from mlbuild.taxonomy import Taxonomy
-
-
-@dataclass
-class LabelRows:
-    """All label rows of the build, by global image index, sorted by image."""
-
-    image: np.ndarray       # int64
-    cls: np.ndarray         # int32 class index
-    conf: np.ndarray        # float32
-    negative: np.ndarray    # bool
-
-    def select(self, mask: np.ndarray) -> "LabelRows":
-        return LabelRows(self.image[mask], self.cls[mask], self.conf[mask], self.negative[mask])
-
-    def slice(self, lo: int, hi: int) -> "LabelRows":
-        return LabelRows(self.image[lo:hi], self.cls[lo:hi], self.conf[lo:hi], self.negative[lo:hi])
-
-    def moved(self, target: np.ndarray) -> "LabelRows":
-        """Rows re-pointed to image target[image] (duplicates to the kept image), still sorted.
-
-        Few rows move, so they are taken out and inserted back in place, not re-sorted.
-        """
-        image = target[self.image]
-        move = np.flatnonzero(image != self.image)
-        if not len(move):
-            return self
-        order = move[np.argsort(image[move], kind="stable")]
-        stay = np.ones(len(image), bool)
-        stay[move] = False
-        kept = self.select(stay)
-        at = np.searchsorted(kept.image, image[order], side="right")
-        return LabelRows(np.insert(kept.image, at, image[order]), np.insert(kept.cls, at, self.cls[order]),
-                         np.insert(kept.conf, at, self.conf[order]),
-                         np.insert(kept.negative, at, self.negative[order]))
 
 
 @dataclass
@@ -84,7 +52,7 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
     `engine` runs the partitions (default: the config's engine, closed afterwards).
     """
     config = config if isinstance(config, BuildConfig) else load_config(Path(config))
-    _return_freed_memory()
+    use_lean_arrow_pool()
     writer = ManifestWriter(Path(out_dir), config, resume=resume)
     timer = _Timer()
     with timer("ingest"):
@@ -95,7 +63,7 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
         eval_wnids = {w for s, m in zip(sources, mapped) if s.spec.evaluation for w in m.wnids if w}
         protected = eval_wnids if config.classes.keep_eval_classes else set()
         select_classes(tax, config.classes, protected=protected)
-        rows = _label_rows(sources, [class_targets(tax, m) for m in mapped])
+        rows = label_rows(sources, [class_targets(tax, m) for m in mapped])
     statuses = [pa.nulls(s.images.num_rows, pa.string()) for s in sources]
     if config.download.enabled:
         with timer("download"):
@@ -107,20 +75,26 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
         first = None
         if config.labels.collapse_duplicates:
             first = first_of_duplicates(images, [not s.spec.evaluation for s in sources])
-            rows = rows.moved(first)
         evals = _eval_hashes(sources, config.dedup)
     if config.classes.min_images > 0:
         with timer("count"):
-            counts = _train_counts(rows, sources, offsets, tax, config.partition_images)
+            counts = _train_counts(rows, _moved(rows, first), sources, offsets, tax, config.partition_images)
             rows = _drop_rare(tax, counts, config.classes.min_images, protected, rows)
     with timer("propagate+write"):
         writer.begin(tax)
         up = Closure.ancestors(tax)
-        tasks = _part_tasks(rows, images, offsets, config.partition_images, writer, first, statuses)
+        inputs = PartInputs(rows, _moved(rows, first), images, offsets, statuses, writer.stage)
+        del rows, first
+        ranges = inputs.ranges(config.partition_images, writer.has_part)
+        shared = {"up": up, "down": up.inverse(), "evals": evals}
         runner = engine or make_engine(config.engine, config.workers, config.scheduler)
+        if runner.shares_memory:
+            tasks, shared["inputs"] = ranges, inputs
+        else:
+            tasks = map(inputs.task, ranges)
         try:
             with Progress("propagate+write", total=int(offsets[-1]), unit="images") as progress:
-                for done in runner.map(run_part, tasks, shared={"up": up, "down": up.inverse(), "evals": evals}):
+                for done in runner.map(run_part, tasks, shared=shared):
                     progress.update(done)
         finally:
             if engine is None:
@@ -128,42 +102,6 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
     with timer("finish"):
         counts = writer.finish(tax, sources, mapped, timer.timings)
     return BuildResult(Path(out_dir), counts, timer.timings)
-
-
-def _return_freed_memory() -> None:
-    """Arrow allocations through jemalloc with immediate decay: freed buffers leave the process.
-
-    pyarrow's default mimalloc pool keeps freed memory; at 23M images that was 1.3 GB of peak.
-    """
-    try:
-        pa.set_memory_pool(pa.jemalloc_memory_pool())
-        pa.jemalloc_set_decay_ms(0)
-    except NotImplementedError:  # a pyarrow built without jemalloc keeps its default pool
-        pass
-
-
-def _label_rows(sources: list[SourceData], targets: list[Closure]) -> LabelRows:
-    """Every source's label rows expanded to class indices, with global image indices, sorted by image."""
-    parts, offset = [], 0
-    for src, target in zip(sources, targets):
-        keep = src.polarity != 0
-        rows, classes = target.expand(src.class_code[keep])
-        parts.append((src.image_row[keep][rows] + offset, classes, src.confidence[keep][rows],
-                      src.polarity[keep][rows] == NEGATIVE))
-        offset += src.images.num_rows
-        src.release_labels()
-    image, cls, conf, negative = (np.concatenate(p) for p in zip(*parts))
-    del parts
-    if len(image) > 1 and not (image[1:] >= image[:-1]).all():
-        order = np.argsort(image, kind="stable")
-        image, cls, conf, negative = image[order], cls[order], conf[order], negative[order]
-    return LabelRows(image, cls.astype(np.int32), conf, negative)
-
-
-def _image_bounds(image: np.ndarray, n_images: int, size: int) -> list[tuple[int, int]]:
-    """Label row ranges of each image partition (rows are sorted by image)."""
-    starts = np.searchsorted(image, np.arange(0, n_images + size, size))
-    return list(zip(starts[:-1].tolist(), starts[1:].tolist()))
 
 
 @dataclass
@@ -179,28 +117,65 @@ class PartTask:
     stage: Path
 
 
-def run_part(task: PartTask, up: Closure, down: Closure, evals: EvalHashes | None = None) -> int:
+@dataclass(frozen=True)
+class PartRange:
+    """One partition by position only: images lo..hi and label rows a..b of `PartInputs`."""
+
+    part: int
+    lo: int
+    hi: int
+    a: int
+    b: int
+
+
+@dataclass
+class PartInputs:
+    """Everything partitions are cut from. Engines whose workers share the driver's memory
+    (forked or in-process) receive it once and get `PartRange` tasks: no table is copied or
+    pickled per partition. Other engines get each partition cut out as a `PartTask`."""
+
+    rows: LabelRows
+    moved: Moved | None       # duplicates' rows, when duplicates are collapsed
+    images: list[pa.Table]
+    offsets: np.ndarray
+    statuses: list[pa.Array]
+    stage: Path
+
+    def ranges(self, size: int, done: Callable[[int], bool]) -> Iterator[PartRange]:
+        """Every unfinished partition of `size` images (fixed boundaries: any worker count)."""
+        n_images = int(self.offsets[-1])
+        for part, (lo, (a, b)) in enumerate(zip(range(0, n_images, size), self.rows.bounds(n_images, size))):
+            if not done(part):
+                yield PartRange(part, lo, min(lo + size, n_images), a, b)
+
+    def task(self, r: PartRange) -> PartTask:
+        """The partition's data, as a compact copy."""
+        table = _image_slice(self.images, self.offsets, r.lo, r.hi)
+        rows = self.rows.slice(r.a, r.b)
+        if self.moved is None:
+            duplicates = pa.nulls(r.hi - r.lo, pa.string())
+        else:
+            rows = self.moved.part(rows, r.lo, r.hi)
+            duplicates = duplicate_ids(self.moved.first, self.images, self.offsets, r.lo, r.hi)
+        status = pa.chunked_array(self.statuses, pa.string()).slice(r.lo, r.hi - r.lo).combine_chunks()
+        return PartTask(r.part, r.lo, table, rows, duplicates, status, self.stage)
+
+
+def _moved(rows: LabelRows, first: np.ndarray | None) -> Moved | None:
+    return None if first is None else Moved.of(rows, first)
+
+
+def run_part(task: PartTask | PartRange, up: Closure, down: Closure, evals: EvalHashes | None = None,
+             inputs: PartInputs | None = None) -> int:
     """Propagate one partition's labels, mark duplicates, write its part files; returns its image count."""
+    if isinstance(task, PartRange):
+        task = inputs.task(task)
     rows, first, n = task.rows, task.first_image, task.images.num_rows
     pos, neg = rows.select(~rows.negative), rows.select(rows.negative)
     labels = propagate(n, pos.image - first, pos.cls, pos.conf, neg.image - first, neg.cls, up, down)
     table, pairs = mark(with_labels(task.images, labels, task.status), task.duplicates, evals)
     write_part(task.stage, up.n_classes, task.part, table, pairs, labels.conflicts)
     return n
-
-
-def _part_tasks(rows: LabelRows, images: list[pa.Table], offsets: np.ndarray, size: int,
-                writer: ManifestWriter, first: np.ndarray | None, statuses: list[pa.Array]) -> Iterator[PartTask]:
-    """One task per unfinished partition of `size` images (fixed boundaries: any worker count)."""
-    n_images = int(offsets[-1])
-    for part, (lo, (a, b)) in enumerate(zip(range(0, n_images, size), _image_bounds(rows.image, n_images, size))):
-        if not writer.has_part(part):
-            stop = min(lo + size, n_images)
-            table = _image_slice(images, offsets, lo, stop)
-            duplicates = duplicate_ids(first, images, offsets, lo, stop) if first is not None \
-                else pa.nulls(stop - lo, pa.string())
-            status = pa.chunked_array(statuses, pa.string()).slice(lo, stop - lo).combine_chunks()
-            yield PartTask(part, lo, table, rows.slice(a, b), duplicates, status, writer.stage)
 
 
 def _eval_hashes(sources: list[SourceData], config: DedupConfig) -> EvalHashes | None:
@@ -227,15 +202,16 @@ def _image_slice(images: list[pa.Table], offsets: np.ndarray, lo: int, hi: int) 
     return pa.concat_tables(pieces).take(pa.array(np.arange(hi - lo)))
 
 
-def _train_counts(rows: LabelRows, sources: list[SourceData], offsets: np.ndarray, tax: Taxonomy,
-                  size: int) -> np.ndarray:
+def _train_counts(rows: LabelRows, moved: Moved | None, sources: list[SourceData], offsets: np.ndarray,
+                  tax: Taxonomy, size: int) -> np.ndarray:
     """Positives per class after propagation, over training images only."""
     up = Closure.ancestors(tax)
     train = np.concatenate([np.full(s.images.num_rows, not s.spec.evaluation) for s in sources])
     counts = np.zeros(up.n_classes, np.int64)
     n_images = int(offsets[-1])
-    for lo, (a, b) in zip(range(0, n_images, size), _image_bounds(rows.image, n_images, size)):
-        part = rows.slice(a, b).select(~rows.slice(a, b).negative)
+    for lo, (a, b) in zip(range(0, n_images, size), rows.bounds(n_images, size)):
+        part = rows.slice(a, b) if moved is None else moved.part(rows.slice(a, b), lo, lo + size)
+        part = part.select(~part.negative)
         part = part.select(train[part.image])
         if len(part.image):
             labels = propagate(min(size, n_images - lo), part.image - lo, part.cls, part.conf,
@@ -252,13 +228,11 @@ def _drop_rare(tax: Taxonomy, counts: np.ndarray, min_images: int, protected: se
     if not rare:
         return rows
     tax.drop(*rare)
-    target = remap(before, tax)
-    index, classes = target.expand(rows.cls)
-    return LabelRows(rows.image[index], classes, rows.conf[index], rows.negative[index])
+    return rows.remapped(remap(before, tax))
 
 
 class _Timer:
-    """Named wall-clock timings of the build's stages."""
+    """Named wall-clock timings of the build's stages; a stage's freed heap memory is returned as it ends."""
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
@@ -271,4 +245,5 @@ class _Timer:
         self.start = time.perf_counter()
 
     def __exit__(self, *exc: object) -> None:
+        trim()
         self.timings[self.name] = round(time.perf_counter() - self.start, 3)

@@ -82,6 +82,8 @@ class DieOnce:
     """An engine wrapper whose task for partition `victim` SIGKILLs its own worker process
     once, after writing its part files and before returning: the worker dies mid-task."""
 
+    shares_memory = False
+
     def __init__(self, engine: DaskEngine, marker: Path, victim: int) -> None:
         self.engine, self.marker, self.victim = engine, marker, victim
 

@@ -81,3 +81,14 @@ def test_positive_wins_over_implied_negative():
     got = propagate(1, np.array([0]), np.array([1], np.int32), np.array([1.0], np.float32),
                     np.array([0]), np.array([0], np.int32), up)
     assert got.labels[0].as_py() == [0, 1] and got.negatives[0].as_py() == [] and got.conflicts == 2
+
+
+@pytest.mark.parametrize("lists", [[[2], [], [0], [1], []], [[2], [0, 1], [], [1]]])
+def test_expand_lists_every_implied_class_in_row_order(lists):
+    """A mapping (at most one target per class, the filter-and-gather path) and a closure alike."""
+    table = Closure.from_lists(lists)
+    codes = np.array([0, 1, 3, 1, 2, 0, 3, 1], np.int32) % len(lists)
+    rows, classes = table.expand(codes)
+    expected = [(r, c) for r, code in enumerate(codes.tolist()) for c in lists[code]]
+    assert list(zip(rows.tolist(), classes.tolist())) == expected
+

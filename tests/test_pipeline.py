@@ -127,6 +127,21 @@ def test_two_builds_and_worker_counts_are_byte_identical(tmp_path):
     assert len(parquet_digests(a.out_dir)) >= 6
 
 
+@pytest.mark.parametrize("extra", ["", "\n[classes]\nmin_images = 2\n"])
+def test_partitioning_does_not_change_any_image_row(tmp_path, extra):
+    """One image per partition (every duplicate's labels cross partitions) or all in one."""
+    tables = {}
+    for size in (1, 100):
+        path = sample_toml(tmp_path, extra, partition=size)
+        try:
+            tables[size] = pq.read_table(build(path, tmp_path / str(size)).out_dir / "images").sort_by("image_id")
+        finally:
+            path.unlink()
+    assert tables[1].num_rows == 22 and tables[1].equals(tables[100])
+    kept = {r["image_id"]: r for r in tables[1].to_pylist()}["imagenet21k:n02099601_7"]
+    assert len(kept["direct_labels"]) >= (1 if extra else 2)  # its duplicate's labels arrived
+
+
 def test_bad_config_is_a_clear_error(tmp_path, capsys):
     path = tmp_path / "bad.toml"
     path.write_text('[[source]]\nkind = "imagenet_urls"\nurls = "x.txt"\nnot_a_key = 1\n')

@@ -19,6 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlbuild.sorting import stable_argsort
+
 FLICKR_PHOTO = (r"^https?://(?:[A-Za-z0-9-]+\.)*(?:static\.flickr|staticflickr|flickr)\.com/"
                 r"(?:[0-9]+/)*(?P<photo_id>[0-9]+)_[0-9a-f]+(?:_[0-9a-z]+)?\.[A-Za-z]+(?:[?#].*)?$")
 # Matching without a capture runs as a DFA; extracting from the last path segment of the
@@ -58,7 +60,7 @@ def key_groups(key: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     else:
         values = pc.fill_null(pc.dictionary_encode(key).indices, 0).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(valid)
-    order = np.argsort(values[rows], kind="stable")
+    order = stable_argsort(values[rows])
     rows = rows[order]
     values = values[rows]
     first = np.r_[True, values[1:] != values[:-1]] if len(values) else np.zeros(0, bool)

@@ -1,0 +1,17 @@
+"""stable_argsort against numpy's stable argsort, on every path."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlbuild.sorting import stable_argsort
+
+
+@pytest.mark.parametrize("values", [
+    np.array([5, 3, 5, 0, 3, 3, 9], np.int64),            # packed path, ties
+    np.arange(10, dtype=np.int64),                        # already sorted
+    np.array([2**62, 1, 2**62, 0], np.uint64),            # too wide to pack: numpy's path
+    np.array([-4, 7, -4, 0], np.int64),                   # negative: numpy's path
+    np.random.default_rng(0).integers(0, 50, 1000).astype(np.int32)])
+def test_stable_argsort_equals_numpy_stable_argsort(values):
+    assert stable_argsort(values).tolist() == np.argsort(values, kind="stable").tolist()
