@@ -10,8 +10,8 @@ from sources_helpers import assert_conforms
 
 from mlbuild import schemas
 from mlbuild.errors import InputError
-from mlbuild.sources.openimages import (OpenImages, OpenImagesConfig, md5_hex, read_descriptions, read_hierarchy,
-                                        read_mid_list)
+from mlbuild.sources.openimages import (IMAGE_ID_PATTERN, IMAGE_ID_REGEX, OpenImages, OpenImagesConfig,
+                                        fixed_width_match, md5_hex, read_descriptions, read_hierarchy, read_mid_list)
 
 
 @pytest.fixture
@@ -151,3 +151,71 @@ def test_real_class_lists_and_hierarchy(shared_data):
     for c, p, _ in expected:
         parents_of.setdefault(c, set()).add(p)
     assert any(len(ps) > 1 for ps in parents_of.values())
+
+
+IMAGE_ID_CASES = ["0123456789abcdef", "0000a1b2c3d4e5f6", "0123456789ABCDEF", "0123456789abcdeF", "0123456789abcde",
+                  "0123456789abcdef0", "0123456789abcdeg", "0123456789abcd-f", " 123456789abcdef", "0123456789abcde\n",
+                  "0123456789abcdé", "0123456789abcdeé", "0123456789abcdef\u00e9", "0123456789abcd\u0661\u0662", "", None]
+
+
+@pytest.mark.parametrize("start, stop", [(0, None), (3, 11), (15, None)])
+def test_fixed_width_match_accepts_exactly_what_the_regex_accepts(start, stop):
+    values = pa.array(IMAGE_ID_CASES, pa.string()).slice(start, None if stop is None else stop - start)
+    ok, chars = fixed_width_match(values, IMAGE_ID_PATTERN)
+    regex = pa.compute.match_substring_regex(values, IMAGE_ID_REGEX).to_pylist()
+    assert ok.tolist() == [bool(r) for r in regex]
+    assert [bytes(c).decode() for c in chars] == [v for v, r in zip(values.to_pylist(), regex) if r]
+    if start == 0:
+        assert ok.tolist()[:3] == [True, True, False] and ok.sum() == 2
+
+
+def test_md5_hex_rejects_what_is_not_base64_of_16_bytes():
+    good = base64.b64encode(bytes(range(200, 216))).decode()
+    values = [good, good[:21] + "B==", good[:21] + "g==", good[:-1], good + "=", good[:20] + "é==", good[:20] + "-A=="]
+    hexed, bad = md5_hex(pa.array(values, pa.string()))
+    assert hexed.to_pylist() == [bytes(range(200, 216)).hex(), None, base64.b64decode(values[2]).hex(),
+                                 None, None, None, None]
+    assert bad.tolist() == [1, 3, 4, 5, 6]
+    regex = pa.compute.match_substring_regex(pa.array(values), r"^[A-Za-z0-9+/]{21}[AQgw]==$").to_pylist()
+    assert [h is not None for h in hexed.to_pylist()] == regex
+
+
+def _repeated(path, out, times: int, tail: str = ""):
+    """The fixture `path` with its data rows repeated `times` times (and `tail` appended)."""
+    header, *rows = path.read_text().splitlines(keepends=True)
+    out.write_text(header + "".join(rows) * times + tail)
+    return len(rows)
+
+
+@pytest.mark.parametrize("block_bytes", [64, 700])
+def test_small_blocks_report_true_lines_and_give_the_same_rows(tmp_path, oi, block_bytes):
+    labels, images = tmp_path / "labels.csv", tmp_path / "images.csv"
+    per_label, per_image = (_repeated(oi / "oi-human-imagelabels.csv", labels, 30),
+                            _repeated(oi / "oi-images-with-rotation.csv", images, 30))
+    small = OpenImages(OpenImagesConfig(image_lists=[images], label_files=[labels], block_bytes=block_bytes))
+    whole = OpenImages(OpenImagesConfig(image_lists=[images], label_files=[labels]))
+    for kind in ("images", "labels"):
+        assert pa.Table.from_batches(getattr(small, kind)()).equals(pa.Table.from_batches(getattr(whole, kind)()))
+    reasons = {6: "LabelName is not a MID", 7: "ImageID is not 16 lowercase hex digits",
+               8: "Confidence is not in [0, 1]", 9: "empty Source"}
+    expected = {(line + r * per_label, why) for r in range(30) for line, why in reasons.items()}
+    [image_skips, label_skips] = small.skips
+    assert label_skips.count == 120 and set(label_skips.examples) <= expected
+    assert max(line for line, _ in label_skips.examples) > 40  # from a later block when blocks are small
+    assert image_skips.count == 60 and {line for line, _ in image_skips.examples} == \
+        {line + r * per_image for r in range(10) for line in (6, 7)}
+    [repairs] = small.repairs
+    assert repairs.count == 30 and [line for line, _ in repairs.examples] == [5 + r * per_image for r in range(20)]
+
+
+def test_malformed_row_in_a_later_block_names_its_line(tmp_path, oi):
+    labels = tmp_path / "labels.csv"
+    per_label = _repeated(oi / "oi-human-imagelabels.csv", labels, 20, "000026e7ee790996,verification,/m/04hgtk\n")
+    adapter = OpenImages(OpenImagesConfig(label_files=[labels], block_bytes=128))
+    with pytest.raises(InputError, match="Expected 4 columns") as err:
+        list(adapter.labels())
+    assert (err.value.path, err.value.line) == (str(labels), 2 + 20 * per_label)
+    _repeated(oi / "oi-human-imagelabels.csv", labels, 20, "000026e7ee790996,verification,/m/04hgtk,high\n")
+    with pytest.raises(InputError, match="invalid value 'high'") as err:
+        list(adapter.labels())
+    assert (err.value.line, err.value.field) == (2 + 20 * per_label, "Confidence")

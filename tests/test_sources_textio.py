@@ -1,7 +1,11 @@
 """Columnar text reading: line blocks, exact line splits, first-separator splits, CSV streams."""
 from __future__ import annotations
 
+import threading
+from itertools import accumulate
+
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pytest
 
 from mlbuild.errors import InputError
@@ -54,20 +58,59 @@ def test_split_first_splits_at_the_first_separator_only():
     assert head.to_pylist() == [b"", b"", b""] and tail.to_pylist() == [b"no-sep", b"", b"lead"]
 
 
-def test_stream_csv_numbers_batches_and_names_bad_lines(tmp_path):
+def test_line_blocks_skip_header_lines_but_cut_at_the_same_offsets(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"a,b\n" + b"".join(b"%d,x\n" % i for i in range(300)))
+    whole, headless = list(line_blocks(path, 100)), list(line_blocks(path, 100, skip_lines=1))
+    assert headless == [whole[0][4:]] + whole[1:]
+    path.write_bytes(b"a,b")
+    assert list(line_blocks(path, 100, skip_lines=1)) == []
+
+
+def _csv_rows(first_and_batches):
+    return pa.Table.from_batches([b for _, b in first_and_batches]).to_pylist()
+
+
+@pytest.mark.parametrize("block_bytes", [16, 64, 1 << 20])
+def test_stream_csv_reads_like_one_pyarrow_read(tmp_path, block_bytes):
+    path = tmp_path / "t.csv"
+    body = ('1,"x, ""q""",0.5\r\n2,,nan\n\n3,y,\n' * 20 + "4,z,1").encode()
+    path.write_bytes(b"a,b,c\n" + body)
+    types = {"a": pa.int64(), "c": pa.float32()}
+    read = stream_csv(path, ["a", "b", "c"], types, True, block_bytes)
+    expected = pacsv.read_csv(pa.BufferReader(body), pacsv.ReadOptions(column_names=["a", "b", "c"]),
+                              pacsv.ParseOptions(ignore_empty_lines=False),
+                              pacsv.ConvertOptions(column_types=types | {"b": pa.string()},
+                                                   null_values=["", "nan", "NaN"], strings_can_be_null=False))
+    assert _csv_rows(read) == expected.to_pylist()
+    firsts = [(first, b.num_rows) for first, b in stream_csv(path, ["a", "b", "c"], types, True, block_bytes)]
+    assert [f for f, _ in firsts] == list(accumulate([2] + [n for _, n in firsts[:-1]]))
+
+
+def test_stream_csv_builds_in_worker_threads_in_file_order(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a,b\n" + "".join(f"{i},x\n" for i in range(1, 2001)))
-    firsts = [(first, b.column("a")[0].as_py()) for first, b in stream_csv(path, ["a", "b"], {"a": pa.int64()},
-                                                                           True, block_bytes=1024)]
-    assert len(firsts) > 5 and all(first == value + 1 for first, value in firsts)
-    path.write_text("a,b\n1,x\n2\n")
+    seen = list(stream_csv(path, ["a", "b"], {"a": pa.int64()}, True, 1024,
+                           lambda b: (threading.current_thread() is threading.main_thread(), b.column("a")[0].as_py())))
+    assert len(seen) > 5 and not any(in_main for _, (in_main, _) in seen)
+    assert all(first == value + 1 for first, (_, value) in seen)
+
+
+@pytest.mark.parametrize("block_bytes", [64, 1 << 20])
+def test_stream_csv_names_the_absolute_line_of_a_malformed_row(tmp_path, block_bytes):
+    path = tmp_path / "t.csv"
+    good = "a,b\n" + "".join(f"{i},x\n" for i in range(1, 100))  # lines 2..100
+    path.write_text(good + "101\n102,x\n")
+    yielded = []
     with pytest.raises(InputError, match="Expected 2 columns") as err:
-        list(stream_csv(path, ["a", "b"], {"a": pa.int64()}, True))
-    assert err.value.line == 3
-    path.write_text("a,b\n1,x\nzz,y\n")
+        yielded.extend(stream_csv(path, ["a", "b"], {"a": pa.int64()}, True, block_bytes))
+    assert (err.value.line, err.value.path) == (101, str(path))
+    if block_bytes == 64:  # the blocks before the bad one were all yielded
+        assert _csv_rows(yielded)[-1]["a"] >= 90
+    path.write_text(good + "zz,y\n")
     with pytest.raises(InputError, match="invalid value 'zz'") as err:
-        list(stream_csv(path, ["a", "b"], {"a": pa.int64()}, True))
-    assert (err.value.line, err.value.field) == (3, "a")
+        list(stream_csv(path, ["a", "b"], {"a": pa.int64()}, True, block_bytes))
+    assert (err.value.line, err.value.field) == (101, "a")
 
 
 def test_check_header(tmp_path):

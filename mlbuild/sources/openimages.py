@@ -1,9 +1,9 @@
 """Open Images as a source: image lists, image-level labels, class descriptions, hierarchy.
 
-Every large file streams through pyarrow's CSV reader in bounded batches and is
-validated column-wise: a row whose ImageID is not 16 lowercase hex digits, whose
-LabelName is not a MID, or whose Confidence is not in [0, 1] is skipped and counted
-with its line. A wrong header or a malformed row (field count, unparsable number) is
+Every large file is read in line blocks that worker threads parse, validate
+column-wise and turn into output batches (`textio.stream_csv`), yielded in file
+order: a row whose ImageID is not 16 lowercase hex digits, whose LabelName is not a
+MID, or whose Confidence is not in [0, 1] is skipped and counted with its line. A wrong header or a malformed row (field count, unparsable number) is
 an InputError naming file, line and field. Verified negatives (confidence 0) are kept.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -27,15 +27,33 @@ IMAGE_COLUMNS = ["ImageID", "Subset", "OriginalURL", "OriginalLandingURL", "Lice
                  "Author", "Title", "OriginalSize", "OriginalMD5", "Thumbnail300KURL", "Rotation"]
 LABEL_COLUMNS = ["ImageID", "Source", "LabelName", "Confidence"]
 DESCRIPTION_COLUMNS = ["LabelName", "DisplayName"]
-IMAGE_ID_REGEX = r"^[0-9a-f]{16}$"
+IMAGE_TYPES = {c: pa.string() for c in IMAGE_COLUMNS} | {"OriginalSize": pa.int64(), "Rotation": pa.float32()}
+LABEL_TYPES = {"ImageID": pa.string(), "Source": pa.string(), "LabelName": pa.string(), "Confidence": pa.float32()}
+IMAGE_ID_REGEX = r"^[0-9a-f]{16}$"  # checked as IMAGE_ID_PATTERN, which is cheaper
 MID_REGEX = r"^/[a-z]/[0-9a-z_]+$"
 ROOT = "/m/0bl9f"  # "Entity": the hierarchy's root, not a class of the class lists
 RELATIONS = {"Subcategory": "is_a", "Part": "part_of"}
-_MD5_B64_REGEX = r"^[A-Za-z0-9+/]{21}[AQgw]==$"  # base64 of exactly 16 bytes
-_B64_VALUES = np.zeros(256, np.uint8)
-_B64_VALUES[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", np.uint8)] = \
-    np.arange(64, dtype=np.uint8)
-_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
+Repairs = list[tuple[np.ndarray, str]]  # (rows of a batch, reason) of rows kept with a re-encoded field
+_B64_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64_VALUES = bytes(_B64_DIGITS.find(b) if b in _B64_DIGITS else 0 for b in range(256))  # translate table
+
+
+def byte_pattern(*runs: tuple[bytes, int]) -> list[tuple[bytes, slice]]:
+    """A fixed-width pattern for `fixed_width_match` from runs of (allowed bytes, count).
+
+    `^[0-9a-f]{16}$` is `byte_pattern((b"0123456789abcdef", 16))`. Each run becomes a
+    `bytes.translate` table (allowed bytes to 0, others to 1) and the positions it covers.
+    """
+    pattern, start = [], 0
+    for allowed, count in runs:
+        table = bytes(int(b not in allowed) for b in range(256))
+        pattern.append((table, slice(start, start + count)))
+        start += count
+    return pattern
+
+
+IMAGE_ID_PATTERN = byte_pattern((b"0123456789abcdef", 16))  # IMAGE_ID_REGEX
+_MD5_B64_PATTERN = byte_pattern((_B64_DIGITS, 21), (b"AQgw", 1), (b"=", 2))  # base64 of exactly 16 bytes
 
 
 @dataclass
@@ -92,53 +110,62 @@ class OpenImages(SourceAdapter):
 
     def images(self) -> Iterator[pa.RecordBatch]:
         """IMAGES batches from every image list; split = the Subset column."""
-        types = {c: pa.string() for c in IMAGE_COLUMNS} | {"OriginalSize": pa.int64(), "Rotation": pa.float32()}
         for path in self.config.image_lists:
-            for first, batch, rows in self._valid_rows(path, IMAGE_COLUMNS, types, _image_checks):
-                yield self._image_rows(path, first, batch, rows)
-
-    def _valid_rows(self, path: Path, columns: list[str], types: dict[str, pa.DataType],
-                    checks) -> Iterator[tuple[int, pa.RecordBatch, np.ndarray]]:
-        """(first line, batch of the rows passing `checks`, their row numbers in the block) per block."""
-        check_header(path, columns)
-        report = self.new_skip_report(path)
-        for first, batch in stream_csv(path, columns, types, True, self.config.block_bytes):
-            failures, keep = failing_rows(checks(batch))
-            record_skips(report, first, failures)
-            rows = np.arange(batch.num_rows)
-            if keep is not None:
-                batch, rows = batch.filter(keep), rows[keep.to_numpy(zero_copy_only=False)]
-            yield first, batch, rows
-
-    def _image_rows(self, path: Path, first: int, batch: pa.RecordBatch, rows: np.ndarray) -> pa.RecordBatch:
-        """One IMAGES batch from validated image-list rows."""
-        md5, bad_md5 = md5_hex(batch.column("OriginalMD5"))
-        if len(bad_md5):
-            self.repair_report(path).extend((first + rows[bad_md5]).tolist(),
-                                            "OriginalMD5 is not base64 of 16 bytes: md5 left null")
-        original, thumb = batch.column("OriginalURL"), batch.column("Thumbnail300KURL")
-        use_original = pa.repeat(True, batch.num_rows) if self.config.url == "original" \
-            else pc.equal(thumb, "")
-        return images_batch(self.name, batch.column("ImageID"), batch.column("Subset"),
-                            url=pc.if_else(use_original, original, thumb), md5=_only_where(use_original, md5),
-                            size=_only_where(use_original, batch.column("OriginalSize")),
-                            rotation=batch.column("Rotation"), license=batch.column("License"))
+            yield from self._read(path, IMAGE_COLUMNS, IMAGE_TYPES, _image_checks, self._image_rows)
 
     def labels(self) -> Iterator[pa.RecordBatch]:
         """LABELS batches from every label file; label_source = the Source column."""
-        types = {"ImageID": pa.string(), "Source": pa.string(), "LabelName": pa.string(),
-                 "Confidence": pa.float32()}
         for path in self.config.label_files:
-            for _, batch, _ in self._valid_rows(path, LABEL_COLUMNS, types, _label_checks):
-                if self._trainable is not None:
-                    batch = batch.filter(pc.is_in(batch.column("LabelName"), value_set=self._trainable))
-                yield labels_batch(self.name, batch.column("ImageID"), batch.column("LabelName"),
-                                   batch.column("Confidence"), batch.column("Source"))
+            yield from self._read(path, LABEL_COLUMNS, LABEL_TYPES, _label_checks, self._label_rows)
+
+    def _read(self, path: Path, columns: list[str], types: dict[str, pa.DataType],
+              checks: Callable[[pa.RecordBatch], list[tuple[pa.Array, str]]],
+              build: Callable[[pa.RecordBatch], tuple[pa.RecordBatch, Repairs]]) -> Iterator[pa.RecordBatch]:
+        """`build`'s output batch for the rows of every block that pass `checks`.
+
+        Checking and building run in `stream_csv`'s worker threads; skips and repairs
+        (rows of the checked rows, from `build`) are recorded here, in file order.
+        """
+        check_header(path, columns)
+        skips, repairs = self.new_skip_report(path), self.repair_report(path)
+
+        def work(batch: pa.RecordBatch) -> tuple[list[tuple[pa.Array, str]], pa.RecordBatch, Repairs]:
+            failures, keep = failing_rows(checks(batch))
+            rows = np.arange(batch.num_rows)
+            if keep is not None:
+                batch, rows = batch.filter(keep), rows[keep.to_numpy(zero_copy_only=False)]
+            out, repaired = build(batch)
+            return failures, out, [(rows[kept], reason) for kept, reason in repaired]
+
+        for first, (failures, out, repaired) in stream_csv(path, columns, types, True, self.config.block_bytes,
+                                                           work):
+            record_skips(skips, first, failures)
+            for rows, reason in repaired:
+                repairs.extend((first + rows).tolist(), reason)
+            yield out
+
+    def _image_rows(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, Repairs]:
+        """One IMAGES batch from validated image-list rows, and its repaired rows."""
+        md5, bad_md5 = md5_hex(batch.column("OriginalMD5"))
+        original, thumb = batch.column("OriginalURL"), batch.column("Thumbnail300KURL")
+        use_original = pa.repeat(True, batch.num_rows) if self.config.url == "original" else pc.equal(thumb, "")
+        out = images_batch(self.name, batch.column("ImageID"), batch.column("Subset"),
+                           url=pc.if_else(use_original, original, thumb), md5=_only_where(use_original, md5),
+                           size=_only_where(use_original, batch.column("OriginalSize")),
+                           rotation=batch.column("Rotation"), license=batch.column("License"))
+        return out, ([(bad_md5, "OriginalMD5 is not base64 of 16 bytes: md5 left null")] if len(bad_md5) else [])
+
+    def _label_rows(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, Repairs]:
+        """One LABELS batch from validated label rows (of the trainable classes, if given)."""
+        if self._trainable is not None:
+            batch = batch.filter(pc.is_in(batch.column("LabelName"), value_set=self._trainable))
+        return labels_batch(self.name, batch.column("ImageID"), batch.column("LabelName"),
+                            batch.column("Confidence"), batch.column("Source")), []
 
 
 def _bad_image_id(batch: pa.RecordBatch) -> tuple[pa.Array, str]:
-    return pc.invert(pc.match_substring_regex(batch.column("ImageID"), IMAGE_ID_REGEX)), \
-        "ImageID is not 16 lowercase hex digits"
+    ok, _ = fixed_width_match(batch.column("ImageID"), IMAGE_ID_PATTERN)
+    return pa.array(~ok), "ImageID is not 16 lowercase hex digits"
 
 
 def _image_checks(batch: pa.RecordBatch) -> list[tuple[pa.Array, str]]:
@@ -161,27 +188,53 @@ def _only_where(mask: pa.Array, values: pa.Array) -> pa.Array:
     return pc.if_else(mask, values, pa.nulls(len(values), values.type))
 
 
+def fixed_width_match(values: pa.Array, pattern: list[tuple[bytes, slice]]) -> tuple[np.ndarray, np.ndarray]:
+    """Which strings match a `byte_pattern`, and those strings' bytes as a (matches, width) uint8 array.
+
+    A columnar fixed-width regex: lengths come from the offsets, bytes are classified by
+    `bytes.translate` (faster than RE2 or a numpy gather here). Non-ASCII text never
+    matches an ASCII pattern; null never matches. `values`: string or binary (32-bit offsets).
+    """
+    width, n = pattern[-1][1].stop, len(values)
+    offsets = np.frombuffer(values.buffers()[1], np.int32, n + 1, 4 * values.offset)
+    sized = np.diff(offsets) == width
+    if values.null_count:
+        sized &= values.is_valid().to_numpy(zero_copy_only=False)
+    if not sized.any():
+        return sized, np.empty((0, width), np.uint8)
+    data = np.frombuffer(values.buffers()[2], np.uint8)
+    if sized.all():  # the usual case: the values are one contiguous (n, width) slab
+        rows, chars = None, data[offsets[0]:offsets[-1]].reshape(n, width)
+    else:
+        rows = np.flatnonzero(sized)
+        chars = data[offsets[rows, None] + np.arange(width)]
+    good = np.ones(len(chars), bool)
+    for table, run in pattern:
+        flags = np.frombuffer(chars[:, run].tobytes().translate(table), np.uint8)
+        good[np.flatnonzero(flags) // (run.stop - run.start)] = False
+    if rows is None:
+        return good, (chars if good.all() else chars[good])
+    ok = np.zeros(n, bool)
+    ok[rows[good]] = True
+    return ok, chars[good]
+
+
 def md5_hex(b64: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Base64 MD5 digests as 32 lowercase hex digits, and the rows that are non-empty but malformed.
 
-    Empty or malformed values give null. Columnar: a lookup table maps the 22 base64
-    characters to 6-bit values, which are regrouped into the 16 digest bytes.
+    Empty or malformed values give null. Columnar: a `bytes.translate` table maps the
+    base64 characters to 6-bit values, which numpy regroups into the 16 digest bytes.
     """
-    ok = pc.fill_null(pc.match_substring_regex(b64, _MD5_B64_REGEX), False)
-    bad = np.flatnonzero(pc.and_not(pc.not_equal(b64, ""), ok).to_numpy(zero_copy_only=False))
-    values = pc.if_else(ok, b64, "A" * 22 + "==").cast(pa.binary())  # every value now 24 bytes
-    start = np.frombuffer(values.buffers()[1], np.int32, 1, 4 * values.offset)[0]
-    chars = np.frombuffer(values.buffers()[2], np.uint8, 24 * len(values), start).reshape(-1, 24)
-    sextets = np.zeros((len(values), 24), np.uint32)
-    sextets[:, :22] = _B64_VALUES[chars[:, :22]]
-    groups = sextets.reshape(-1, 6, 4)
-    bits = (groups[..., 0] << 18) | (groups[..., 1] << 12) | (groups[..., 2] << 6) | groups[..., 3]
-    raw = np.stack([(bits >> 16) & 255, (bits >> 8) & 255, bits & 255], axis=2).reshape(-1, 18)[:, :16]
-    raw = raw.astype(np.uint8)
-    digits = np.stack([_HEX[raw >> 4], _HEX[raw & 15]], axis=2).reshape(-1, 32)
-    hexed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(values), [None, pa.py_buffer(digits)])
-    hexed = hexed.cast(pa.binary()).cast(pa.string())
-    return pc.if_else(ok, hexed, pa.nulls(len(values), pa.string())), bad
+    ok, chars = fixed_width_match(b64, _MD5_B64_PATTERN)
+    given = pc.fill_null(pc.greater(pc.binary_length(b64), 0), False).to_numpy(zero_copy_only=False)
+    sextets = np.frombuffer(chars.tobytes().translate(_B64_VALUES), np.uint8).reshape(-1, 24)  # "==" -> 0
+    a, b, c, d = (sextets[:, i::4] for i in range(4))  # the 6 groups of 4 sextets -> 3 bytes each
+    raw = np.stack([(a << 2) | (b >> 4), (b << 4) | (c >> 2), (c << 6) | d], axis=2).reshape(-1, 18)[:, :16]
+    offsets = np.zeros(len(b64) + 1, np.int32)
+    np.cumsum(np.where(ok, 32, 0), out=offsets[1:])
+    hexed = pa.StringArray.from_buffers(len(b64), pa.py_buffer(offsets), pa.py_buffer(raw.tobytes().hex().encode()),
+                                        pa.py_buffer(np.packbits(ok, bitorder="little")), len(b64) - len(chars))
+    return hexed, np.flatnonzero(given & ~ok)
 
 
 def read_descriptions(path: Path) -> pa.Table:

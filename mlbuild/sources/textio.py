@@ -6,9 +6,6 @@ named, and reads in blocks of bounded size so memory does not grow with the file
 from __future__ import annotations
 
 import re
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
@@ -18,10 +15,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from mlbuild.errors import InputError
+from mlbuild.threads import ordered_map
 
 BLOCK_BYTES = 32 << 20
-# pyarrow's streaming CSV reader reads up to 32 blocks ahead of the consumer, so its memory
-# is about 33 blocks: 4 MiB blocks keep a 57.5M-row label file under ~0.3 GB.
+# Blocks of `stream_csv` (and of pyarrow's own streaming reader, which reads up to 32 blocks
+# ahead, so about 33 blocks of memory). 4 MiB cuts the same batches as pyarrow's reader did.
 CSV_BLOCK_BYTES = 4 << 20
 T = TypeVar("T")
 # Control bytes that text lists practically never contain; one that is absent from a block
@@ -30,10 +28,12 @@ T = TypeVar("T")
 _FILLER_BYTES = b"\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f"
 
 
-def line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
+def line_blocks(path: Path, block_bytes: int = BLOCK_BYTES, skip_lines: int = 0) -> Iterator[bytes]:
     """Yield blocks of about `block_bytes` that each end at a newline (the last one may not).
 
-    Memory is about two blocks; each byte is copied once.
+    Memory is about two blocks; each byte is copied once. The first `skip_lines` lines
+    (a header) are left out; blocks are still cut at the same offsets, counted from the
+    start of the file, as pyarrow's streaming CSV reader cuts its batches.
     """
     rest = b""
     with open(path, "rb") as f:
@@ -42,29 +42,43 @@ def line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
             if cut == 0:
                 rest += chunk
                 continue
-            yield b"".join((rest, memoryview(chunk)[:cut]))
+            block, skip_lines = _drop_lines(b"".join((rest, memoryview(chunk)[:cut])), skip_lines)
             rest = chunk[cut:]
+            if block:
+                yield block
+    rest, _ = _drop_lines(rest, skip_lines)
     if rest:
         yield rest
 
 
+def _drop_lines(block: bytes, count: int) -> tuple[bytes, int]:
+    """The block without its first `count` lines, and how many lines are left to drop."""
+    start = 0
+    while count and start < len(block):
+        start = block.find(b"\n", start) + 1 or len(block)
+        count -= 1
+    return (block[start:] if start else block), count
+
+
 def parsed_blocks(path: Path, parse: Callable[[bytes], tuple[int, T]], block_bytes: int = BLOCK_BYTES,
-                  workers: int = 2) -> Iterator[tuple[int, T]]:
+                  workers: int = 2, skip_lines: int = 0) -> Iterator[tuple[int, T]]:
     """Yield (first line number, result) of `parse(block)` for every line block, in file order.
 
     `parse` returns (number of lines in the block, result). Up to `workers` blocks are
     parsed at once in threads (pyarrow and numpy release the GIL) while the caller
     consumes the current result, so about `workers + 1` blocks are held at a time.
+    The first `skip_lines` lines (a header) are not parsed; numbering still counts them.
     """
-    line = 1
-    with ThreadPoolExecutor(workers) as pool:
-        submitted = (pool.submit(parse, block) for block in line_blocks(path, block_bytes))
-        pending: deque[Future] = deque(islice(submitted, workers))
-        while pending:
-            count, result = pending.popleft().result()
-            pending.extend(islice(submitted, 1))
-            yield line, result
-            line += count
+    line = 1 + skip_lines
+    for count, result in ordered_map(parse, line_blocks(path, block_bytes, skip_lines), workers):
+        yield line, result
+        line += count
+
+
+def _count_lines(block: bytes) -> int:
+    """Number of lines in a block (a last line without newline counts), off the GIL."""
+    data = np.frombuffer(block, np.uint8)
+    return int(np.count_nonzero(data == 10)) + int(len(data) > 0 and data[-1] != 10)
 
 
 def split_lines(block: bytes) -> pa.Array:
@@ -166,34 +180,49 @@ def check_header(path: Path, expected: list[str], optional: bool = False) -> boo
 
 
 def stream_csv(path: Path, names: list[str], types: dict[str, pa.DataType], header: bool,
-               block_bytes: int = CSV_BLOCK_BYTES) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """Stream an RFC-4180 comma-separated file as (first line number, batch) with given column types.
+               block_bytes: int = CSV_BLOCK_BYTES, build: Callable[[pa.RecordBatch], T] | None = None,
+               workers: int = 2) -> Iterator[tuple[int, T]]:
+    """Read an RFC-4180 comma-separated file as (first line number, `build(batch)`) per block, in file order.
 
-    Empty values and `nan` are null in non-string columns; strings stay as written.
-    Row k of a batch is on line `first + k` (a quoted field spanning lines would shift
-    this; the list files have none). Malformed rows (wrong field count, a value that
-    does not convert) raise InputError naming the line and field. Single-threaded
-    parsing: as fast here as pyarrow's threaded streaming, and its errors carry the line.
+    The file is cut into line blocks, and `workers` threads each parse a block (pyarrow,
+    one thread per block) and run `build` on its batch (default: return the batch), so
+    the caller's per-block work (validation, output columns) runs on every core too;
+    about `workers + 1` blocks are in memory. Columns missing from `types` are strings;
+    empty values and `nan` are null in non-string columns; strings stay as written.
+    Row k of a block's batch is on line `first + k` (a quoted field spanning lines would
+    shift this within its block; the list files have none). A malformed row (wrong field
+    count, a value that does not convert) raises InputError naming its line and field,
+    after every earlier block has been yielded.
     """
-    read = pacsv.ReadOptions(column_names=names, skip_rows=int(header), block_size=block_bytes,
-                             use_threads=False)
-    parse = pacsv.ParseOptions(ignore_empty_lines=False)
-    convert = pacsv.ConvertOptions(column_types=types, null_values=["", "nan", "NaN"],
-                                   strings_can_be_null=False, quoted_strings_can_be_null=False)
-    line = 1 + int(header)
-    try:
-        for batch in pacsv.open_csv(path, read, parse, convert):
-            yield line, batch
-            line += batch.num_rows
-    except pa.ArrowInvalid as err:
-        raise _input_error(path, err, names) from None
+    parse = pacsv.ParseOptions(ignore_empty_lines=False, newlines_in_values=False)
+    convert = pacsv.ConvertOptions(column_types={n: types.get(n, pa.string()) for n in names},
+                                   null_values=["", "nan", "NaN"], strings_can_be_null=False,
+                                   quoted_strings_can_be_null=False)
+
+    def parse_block(block: bytes) -> tuple[int, tuple[pa.ArrowInvalid | None, T | None]]:
+        # One parse chunk, so one batch per block and pyarrow's row numbers count from the block start.
+        read = pacsv.ReadOptions(column_names=names, block_size=len(block) + 1, use_threads=False)
+        try:
+            table = pacsv.read_csv(pa.BufferReader(block), read, parse, convert)
+        except pa.ArrowInvalid as err:
+            return _count_lines(block), (err, None)
+        batch = table.combine_chunks().to_batches()[0]
+        return _count_lines(block), (None, build(batch) if build else batch)
+
+    for first, (err, result) in parsed_blocks(path, parse_block, block_bytes, workers, int(header)):
+        if err is not None:
+            raise _input_error(path, err, names, first) from None
+        yield first, result
 
 
-def _input_error(path: Path, err: pa.ArrowInvalid, names: list[str]) -> InputError:
-    """pyarrow's CSV error as an InputError with its line ("Row #n") and field ("column #k")."""
+def _input_error(path: Path, err: pa.ArrowInvalid, names: list[str], first: int) -> InputError:
+    """pyarrow's CSV error in a block starting at line `first` as an InputError with its line and field.
+
+    pyarrow names the block's row ("Row #n", 1-based) and field ("column #k").
+    """
     text = str(err)
     row = re.search(r"Row #(\d+)", text)
     col = re.search(r"column #(\d+)", text)
     field = names[int(col.group(1))] if col and int(col.group(1)) < len(names) else None
     message = re.sub(r"In CSV column #\d+: |Row #\d+: ", "", text)
-    return InputError(path, message, line=int(row.group(1)) if row else None, field=field)
+    return InputError(path, message, line=first + int(row.group(1)) - 1 if row else None, field=field)
