@@ -8,6 +8,7 @@ label rules of `LabelsConfig`. Memory holds the image table plus 17 bytes per la
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +18,7 @@ from mlbuild import schemas
 from mlbuild.config import LabelsConfig, SourceSpec
 from mlbuild.joins import ImageIndex
 from mlbuild.progress import Progress
+from mlbuild.threads import ordered_map
 from mlbuild.sources.base import SourceAdapter
 
 POSITIVE, NEGATIVE, IGNORED = 1, -1, 0
@@ -70,11 +72,11 @@ class _LabelParts:
         self.parts: list[tuple[np.ndarray, ...]] = []
         self.unknown = 0
 
-    def add(self, batch: pa.RecordBatch, rows: np.ndarray, codes: "ClassCodes", rules: LabelsConfig) -> None:
-        """Add a LABELS batch whose image rows are `rows` (-1: image unknown, row dropped and counted)."""
-        known = rows >= 0
-        self.unknown += int((~known).sum())
-        self.parts.append((rows[known], *_encode(batch, codes, rules, known)))
+    def add(self, batch: "_Prepared", codes: "ClassCodes") -> None:
+        """Add a prepared batch, its local class codes turned into the source's codes."""
+        self.unknown += batch.unknown
+        self.parts.append((batch.rows, codes.of(batch.classes)[batch.local_codes], batch.confidence,
+                           batch.polarity))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if not self.parts:
@@ -82,6 +84,35 @@ class _LabelParts:
         arrays = tuple(np.concatenate(p) for p in zip(*self.parts))
         self.parts = []
         return arrays
+
+
+@dataclass
+class _Prepared:
+    """One LABELS batch's rows with a known image, as arrays; class ids coded against the batch's
+    own dictionary (`classes`), which the reading thread maps to the source's codes."""
+
+    rows: np.ndarray
+    classes: pa.Array
+    local_codes: np.ndarray
+    confidence: np.ndarray
+    polarity: np.ndarray
+    unknown: int
+
+
+def _prepare(batch: pa.RecordBatch, rows: np.ndarray, rules: LabelsConfig) -> _Prepared:
+    """Everything per row about a label batch whose image rows are `rows` (-1: unknown image).
+
+    Pure, so it runs in worker threads (pyarrow and numpy release the GIL).
+    """
+    known = rows >= 0
+    encoded = pc.dictionary_encode(batch.column("source_class"))
+    conf = batch.column("confidence").to_numpy(zero_copy_only=False).astype(np.float32)
+    polarity = polarity_of(batch.column("label_source"), conf, rules)
+    local = encoded.indices.to_numpy(zero_copy_only=False)
+    if known.all():
+        return _Prepared(rows, encoded.dictionary, local, conf, polarity, 0)
+    return _Prepared(rows[known], encoded.dictionary, local[known], conf[known], polarity[known],
+                     int((~known).sum()))
 
 
 def _read_images(adapter: SourceAdapter) -> pa.Table:
@@ -96,13 +127,23 @@ def _read_images(adapter: SourceAdapter) -> pa.Table:
 
 def _read_labels(adapter: SourceAdapter, index: ImageIndex, codes: "ClassCodes", rules: LabelsConfig,
                  labels: _LabelParts) -> None:
-    """The adapter's label rows, joined to image rows by `index`."""
-    position = 0
+    """The adapter's label rows, joined to image rows by `index`, prepared in worker threads."""
+    def prepare(item: tuple[int, pa.RecordBatch]) -> _Prepared:
+        position, batch = item
+        return _prepare(batch, index.lookup(batch.column("image_id"), start_hint=position), rules)
+
     with Progress(f"read {adapter.name} labels", unit="labels") as progress:
-        for batch in adapter.labels():
-            labels.add(batch, index.lookup(batch.column("image_id"), start_hint=position), codes, rules)
-            position += batch.num_rows
-            progress.update(batch.num_rows)
+        for prepared in ordered_map(prepare, _with_positions(adapter.labels())):
+            labels.add(prepared, codes)
+            progress.update(len(prepared.rows) + prepared.unknown)
+
+
+def _with_positions(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """(row number of the batch's first row in the whole stream, batch)."""
+    position = 0
+    for batch in batches:
+        yield position, batch
+        position += batch.num_rows
 
 
 def _read_labeled_images(adapter: SourceAdapter, codes: "ClassCodes", rules: LabelsConfig,
@@ -114,7 +155,7 @@ def _read_labeled_images(adapter: SourceAdapter, codes: "ClassCodes", rules: Lab
             if batch.num_rows != images.num_rows:
                 raise ValueError(f"{adapter.name}: {batch.num_rows} labels for {images.num_rows} images")
             batches.append(images)
-            labels.add(batch, np.arange(position, position + images.num_rows), codes, rules)
+            labels.add(_prepare(batch, np.arange(position, position + images.num_rows), rules), codes)
             position += images.num_rows
             progress.update(images.num_rows)
     return compact(pa.Table.from_batches(batches, schema=schemas.IMAGES))
@@ -140,34 +181,23 @@ def _reports(adapter: SourceAdapter) -> list[str]:
 
 
 class ClassCodes:
-    """Stable codes for a source's class ids, in first-seen order, assigned column-wise per batch."""
+    """Stable codes for a source's class ids, in first-seen order."""
 
     def __init__(self) -> None:
         self.ids: list[str] = []
         self._known = pa.array([], pa.string())
 
-    def encode(self, values: pa.Array) -> np.ndarray:
-        """int32 code of every value (new values get the next codes)."""
-        encoded = pc.dictionary_encode(values)
-        dictionary = encoded.dictionary
+    def of(self, dictionary: pa.Array) -> np.ndarray:
+        """int32 code of each distinct value of a batch (new values get the next codes)."""
         if len(dictionary) == 0:
-            return np.zeros(len(values), np.int32)
+            return np.zeros(0, np.int32)
         found = pc.index_in(dictionary, value_set=self._known)
         new = dictionary.filter(pc.is_null(found))
         if len(new):
             self.ids += new.to_pylist()
             self._known = pa.array(self.ids, pa.string())
             found = pc.index_in(dictionary, value_set=self._known)
-        local = found.to_numpy(zero_copy_only=False).astype(np.int32)
-        return local[encoded.indices.to_numpy(zero_copy_only=False)]
-
-
-def _encode(batch: pa.RecordBatch, codes: ClassCodes, rules: LabelsConfig,
-            known: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(class code, confidence, polarity) of the batch's rows whose image is known."""
-    code = codes.encode(batch.column("source_class"))
-    conf = batch.column("confidence").to_numpy(zero_copy_only=False).astype(np.float32)
-    return code[known], conf[known], polarity_of(batch.column("label_source"), conf, rules)[known]
+        return found.to_numpy(zero_copy_only=False).astype(np.int32)
 
 
 def polarity_of(label_source: pa.Array, conf: np.ndarray, rules: LabelsConfig) -> np.ndarray:

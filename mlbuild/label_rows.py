@@ -57,15 +57,16 @@ def label_rows(sources: list[SourceData], targets: list[Closure]) -> LabelRows:
         keep = np.flatnonzero(src.polarity != 0)
         rows, classes = target.expand(src.class_code[keep])
         rows = keep[rows]
+        del keep
         parts.append(LabelRows(src.image_row[rows] + offset, classes, src.confidence[rows],
                                src.polarity[rows] == NEGATIVE))
         offset += src.images.num_rows
         src.release_labels()
-    out = LabelRows.concat(parts)
+    out = LabelRows.concat(parts) if len(parts) != 1 else parts[0]
     del parts
     if len(out.image) > 1 and not (out.image[1:] >= out.image[:-1]).all():
         out = out.select(stable_argsort(out.image))
-    out.cls = out.cls.astype(np.int32)
+    out.cls = out.cls.astype(np.int32, copy=False)
     return out
 
 
