@@ -33,7 +33,7 @@ class SourceData:
     label_kind: str
     images: pa.Table
     class_ids: list[str]
-    image_row: np.ndarray      # int64 row in `images`
+    image_row: np.ndarray      # int32 row in `images` (a build holds fewer than 2**31 images)
     class_code: np.ndarray     # int32 index into class_ids
     confidence: np.ndarray     # float32
     polarity: np.ndarray       # int8: POSITIVE, NEGATIVE or IGNORED
@@ -80,7 +80,7 @@ class _LabelParts:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if not self.parts:
-            return np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int8)
+            return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int8)
         arrays = tuple(np.concatenate(p) for p in zip(*self.parts))
         self.parts = []
         return arrays
@@ -105,6 +105,7 @@ def _prepare(batch: pa.RecordBatch, rows: np.ndarray, rules: LabelsConfig) -> _P
     Pure, so it runs in worker threads (pyarrow and numpy release the GIL).
     """
     known = rows >= 0
+    rows = rows.astype(np.int32, copy=False)
     encoded = pc.dictionary_encode(batch.column("source_class"))
     conf = batch.column("confidence").to_numpy(zero_copy_only=False).astype(np.float32)
     polarity = polarity_of(batch.column("label_source"), conf, rules)
@@ -155,7 +156,8 @@ def _read_labeled_images(adapter: SourceAdapter, codes: "ClassCodes", rules: Lab
             if batch.num_rows != images.num_rows:
                 raise ValueError(f"{adapter.name}: {batch.num_rows} labels for {images.num_rows} images")
             batches.append(images)
-            labels.add(_prepare(batch, np.arange(position, position + images.num_rows), rules), codes)
+            labels.add(_prepare(batch, np.arange(position, position + images.num_rows, dtype=np.int32), rules),
+                       codes)
             position += images.num_rows
             progress.update(images.num_rows)
     return compact(pa.Table.from_batches(batches, schema=schemas.IMAGES))

@@ -20,7 +20,7 @@ from mlbuild.sorting import stable_argsort
 class LabelRows:
     """Label rows by global image index, sorted by image (except where `part` merges moved rows)."""
 
-    image: np.ndarray       # int64
+    image: np.ndarray       # int32 global image row
     cls: np.ndarray         # int32 class index
     conf: np.ndarray        # float32
     negative: np.ndarray    # bool
@@ -41,33 +41,61 @@ class LabelRows:
         index, classes = target.expand(self.cls)
         return LabelRows(self.image[index], classes, self.conf[index], self.negative[index])
 
+    def put(self, at: int, rows: "LabelRows") -> int:
+        """Copy `rows` into these arrays from row `at`; returns the row after them."""
+        end = at + len(rows.image)
+        self.image[at:end], self.cls[at:end], self.conf[at:end], self.negative[at:end] = \
+            rows.image, rows.cls, rows.conf, rows.negative
+        return end
+
     @staticmethod
     def concat(parts: list["LabelRows"]) -> "LabelRows":
         return LabelRows(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("image", "cls", "conf",
                                                                                    "negative")))
 
 
+CHUNK_ROWS = 1 << 22  # label rows expanded at a time: bounded temporaries
+
+
 def label_rows(sources: list[SourceData], targets: list[Closure]) -> LabelRows:
     """Every source's label rows expanded to class indices, with global image indices, sorted by image.
 
-    Each source's label arrays are released as soon as they are taken.
+    Two passes over bounded chunks: count, then fill arrays allocated once, so the build
+    never holds the expanded rows twice; each source's label arrays are released once taken.
     """
-    parts, offset = [], 0
+    if sum(s.images.num_rows for s in sources) >= 2**31:
+        raise ValueError("a build of 2**31 images or more: split it into several builds")
+    total = sum(_expanded_count(src, target, lo) for src, target in zip(sources, targets)
+                for lo in range(0, len(src.class_code), CHUNK_ROWS))
+    out = LabelRows(np.empty(total, np.int32), np.empty(total, np.int32), np.empty(total, np.float32),
+                    np.empty(total, bool))
+    at, offset = 0, 0
     for src, target in zip(sources, targets):
-        keep = np.flatnonzero(src.polarity != 0)
-        rows, classes = target.expand(src.class_code[keep])
-        rows = keep[rows]
-        del keep
-        parts.append(LabelRows(src.image_row[rows] + offset, classes, src.confidence[rows],
-                               src.polarity[rows] == NEGATIVE))
+        for lo in range(0, len(src.class_code), CHUNK_ROWS):
+            at = out.put(at, _expanded(src, target, lo, offset))
         offset += src.images.num_rows
         src.release_labels()
-    out = LabelRows.concat(parts) if len(parts) != 1 else parts[0]
-    del parts
     if len(out.image) > 1 and not (out.image[1:] >= out.image[:-1]).all():
         out = out.select(stable_argsort(out.image))
-    out.cls = out.cls.astype(np.int32, copy=False)
     return out
+
+
+def _labelled(src: SourceData, lo: int) -> np.ndarray:
+    """Rows lo..lo+CHUNK_ROWS of the source's labels that are positive or negative (not ignored)."""
+    return lo + np.flatnonzero(src.polarity[lo:lo + CHUNK_ROWS] != 0)
+
+
+def _expanded_count(src: SourceData, target: Closure, lo: int) -> int:
+    return int(np.diff(target.indptr)[src.class_code[_labelled(src, lo)]].sum())
+
+
+def _expanded(src: SourceData, target: Closure, lo: int, offset: int) -> LabelRows:
+    """A chunk of the source's label rows, one row per target class, on global image rows."""
+    keep = _labelled(src, lo)
+    rows, classes = target.expand(src.class_code[keep])
+    rows = keep[rows]
+    return LabelRows(src.image_row[rows] + np.int32(offset), classes, src.confidence[rows],
+                     src.polarity[rows] == NEGATIVE)
 
 
 @dataclass

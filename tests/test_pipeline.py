@@ -142,6 +142,14 @@ def test_partitioning_does_not_change_any_image_row(tmp_path, extra):
     assert len(kept["direct_labels"]) >= (1 if extra else 2)  # its duplicate's labels arrived
 
 
+def test_label_rows_expanded_in_small_chunks_give_the_same_manifests(config, tmp_path, monkeypatch):
+    import mlbuild.label_rows
+    whole = build(config, tmp_path / "whole").out_dir
+    monkeypatch.setattr(mlbuild.label_rows, "CHUNK_ROWS", 3)
+    chunked = build(config, tmp_path / "chunked").out_dir
+    assert parquet_digests(whole) == parquet_digests(chunked)
+
+
 def test_bad_config_is_a_clear_error(tmp_path, capsys):
     path = tmp_path / "bad.toml"
     path.write_text('[[source]]\nkind = "imagenet_urls"\nurls = "x.txt"\nnot_a_key = 1\n')
