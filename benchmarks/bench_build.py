@@ -82,18 +82,37 @@ def tree_rss(pid: int) -> int:
     """Proportional resident bytes (PSS) of a process and all its descendants (from /proc).
 
     PSS splits pages shared by forked workers among them, so the sum is the tree's real use.
+    A sample is taken again when the tree changed while it was read: a fork between reading
+    the parent and the child would count the shared pages one and a half times.
     """
-    total, stack = 0, [pid]
+    for _ in range(20):
+        before = _tree(pid)
+        total = sum(_pss(p) for p in before)
+        if _tree(pid) == before:
+            return total
+    return total
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants, in walk order."""
+    found, stack = [], [pid]
     while stack:
         p = stack.pop()
         try:
-            rollup = Path(f"/proc/{p}/smaps_rollup").read_text()
-            total += int(rollup.split("\nPss:")[1].split()[0]) * 1024 if "\nPss:" in rollup else 0
             for task in Path(f"/proc/{p}/task").iterdir():
                 stack += [int(c) for c in (task / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError):
             continue
-    return total
+        found.append(p)
+    return found
+
+
+def _pss(pid: int) -> int:
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return int(rollup.split("\nPss:")[1].split()[0]) * 1024 if "\nPss:" in rollup else 0
 
 
 def timed(cmd: list[str]) -> tuple[float, float]:

@@ -92,7 +92,7 @@ class BuildConfig:
     dedup: DedupConfig = field(default_factory=DedupConfig)
     download: DownloadSection = field(default_factory=DownloadSection)
     partition_images: int = 1 << 18
-    workers: int = 1
+    workers: int = 0                    # worker processes; 0 = one per core
     engine: str = "local"               # "local" or "dask"
     scheduler: str | None = None        # dask scheduler address; None starts a LocalCluster
     origin: str = "<python>"
@@ -129,7 +129,7 @@ def config_from_dict(data: dict[str, Any], base: Path = Path("."), origin: str =
         dedup=_section(DedupConfig, data.get("dedup", {}), origin, "dedup"),
         download=_download(data.get("download", {}), origin),
         partition_images=int(build.get("partition_images", 1 << 18)),
-        workers=int(build.get("workers", 1)), engine=build.get("engine", "local"),
+        workers=int(build.get("workers", 0)), engine=build.get("engine", "local"),
         scheduler=build.get("scheduler"), origin=origin)
 
 

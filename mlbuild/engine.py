@@ -11,6 +11,7 @@ nothing about the engine.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
 
@@ -29,7 +30,8 @@ class Engine(Protocol):
 
 
 class LocalEngine:
-    """In-process (workers=1) or a fork-based process pool; at most 2x workers tasks in flight.
+    """In-process (workers=1) or a fork-based process pool (0: one process per core); at most
+    2x workers tasks in flight.
 
     The pool is started per `map` call, after `shared` is known, so forked workers
     inherit the shared inputs instead of receiving them pickled with every task.
@@ -37,8 +39,8 @@ class LocalEngine:
 
     shares_memory = True  # workers see the driver's memory: shared inputs cost nothing to pass
 
-    def __init__(self, workers: int = 1) -> None:
-        self.workers = max(1, workers)
+    def __init__(self, workers: int = 0) -> None:
+        self.workers = workers if workers > 0 else os.cpu_count() or 1
 
     def map(self, fn: Callable[..., Any], tasks: Iterable[Any],
             shared: Mapping[str, Any] | None = None) -> Iterator[Any]:
@@ -78,7 +80,7 @@ def _call_with_shared(fn: Callable[..., Any], task: Any) -> Any:
     return fn(task, **_SHARED)
 
 
-def make_engine(name: str = "local", workers: int = 1, scheduler: str | None = None) -> Engine:
+def make_engine(name: str = "local", workers: int = 0, scheduler: str | None = None) -> Engine:
     """An engine by name: "local" or "dask" (the latter needs `pip install mlbuild[dask]`)."""
     if name == "local":
         return LocalEngine(workers)
