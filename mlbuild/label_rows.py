@@ -13,7 +13,7 @@ import numpy as np
 
 from mlbuild.ingest import NEGATIVE, SourceData
 from mlbuild.labels import Closure
-from mlbuild.sorting import stable_argsort
+from mlbuild.arrays import range_positions, stable_argsort
 
 
 @dataclass
@@ -115,9 +115,7 @@ class Moved:
         """The rows of every duplicate image (found by binary search: rows are sorted by image)."""
         dup = np.flatnonzero(first != np.arange(len(first)))
         lo, hi = np.searchsorted(rows.image, dup), np.searchsorted(rows.image, dup, side="right")
-        counts = hi - lo
-        index = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
-        taken = rows.select(index)
+        taken = rows.select(range_positions(lo, hi - lo))
         taken, source = LabelRows(first[taken.image], taken.cls, taken.conf, taken.negative), taken.image
         order = stable_argsort(taken.image)
         return cls(first, taken.select(order), source[order])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from mlbuild.arrays import range_positions
 from mlbuild.taxonomy import Taxonomy
 
 
@@ -57,8 +58,7 @@ class Closure:
             rows = np.flatnonzero(counts)
             return rows, self.indices[starts[rows]]
         rows = np.repeat(np.arange(len(classes), dtype=np.int64), counts)
-        shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
-        return rows, self.indices[np.arange(len(rows), dtype=np.int64) + shift]
+        return rows, self.indices[range_positions(starts, counts)]
 
 
 @dataclass

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlbuild.sorting import stable_argsort
+from mlbuild.arrays import stable_argsort
 
 FLICKR_PHOTO = (r"^https?://(?:[A-Za-z0-9-]+\.)*(?:static\.flickr|staticflickr|flickr)\.com/"
                 r"(?:[0-9]+/)*(?P<photo_id>[0-9]+)_[0-9a-f]+(?:_[0-9a-z]+)?\.[A-Za-z]+(?:[?#].*)?$")

@@ -32,6 +32,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlbuild.arrays import range_positions
+
 MAX_DISTANCE = 32          # beyond this a "near duplicate" means nothing for 64-bit hashes
 DEFAULT_MAX_DISTANCE = 6    # chosen from benchmarks/bench_neardup_quality.py, see docs/dedup.md
 MAX_BLOCK_BITS = 24        # a bucket table of 2**24 slots (128 MiB of int64) at most
@@ -122,9 +124,7 @@ def expand_ranges(starts: np.ndarray, counts: np.ndarray, owners: np.ndarray,
     ends = np.cumsum(counts)
     cuts = np.flatnonzero(np.diff((ends - counts) // budget)) + 1
     for lo, hi in zip([0, *cuts], [*cuts, len(counts)]):
-        c = counts[lo:hi]
-        first = np.cumsum(c) - c
-        yield np.arange(int(c.sum())) + np.repeat(starts[lo:hi] - first, c), np.repeat(owners[lo:hi], c)
+        yield range_positions(starts[lo:hi], counts[lo:hi]), np.repeat(owners[lo:hi], counts[lo:hi])
 
 
 def zigzag_bits() -> list[int]:

@@ -3,8 +3,9 @@
 Every large file is read in line blocks that worker threads parse, validate
 column-wise and turn into output batches (`textio.stream_csv`), yielded in file
 order: a row whose ImageID is not 16 lowercase hex digits, whose LabelName is not a
-MID, or whose Confidence is not in [0, 1] is skipped and counted with its line. A wrong header or a malformed row (field count, unparsable number) is
-an InputError naming file, line and field. Verified negatives (confidence 0) are kept.
+MID, or whose Confidence is not in [0, 1] is skipped and counted with its line. A
+wrong header or a malformed row (field count, unparsable number) is an InputError
+naming file, line and field. Verified negatives (confidence 0) are kept.
 """
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
-"""stable_argsort against numpy's stable argsort, on every path."""
+"""stable_argsort against numpy's stable argsort on every path; range_positions by example."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mlbuild.sorting import stable_argsort
+from mlbuild.arrays import range_positions, stable_argsort
 
 
 @pytest.mark.parametrize("values", [
@@ -15,3 +15,8 @@ from mlbuild.sorting import stable_argsort
     np.random.default_rng(0).integers(0, 50, 1000).astype(np.int32)])
 def test_stable_argsort_equals_numpy_stable_argsort(values):
     assert stable_argsort(values).tolist() == np.argsort(values, kind="stable").tolist()
+
+
+def test_range_positions_lists_each_range_in_order():
+    assert range_positions(np.array([5, 0, 9, 2]), np.array([3, 0, 1, 2])).tolist() == [5, 6, 7, 9, 2, 3]
+    assert range_positions(np.array([], np.int64), np.array([], np.int64)).tolist() == []

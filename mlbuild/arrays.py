@@ -1,4 +1,4 @@
-"""Stable argsort of large non-negative integer arrays, 2-4x faster than numpy's.
+"""Columnar helpers for large integer arrays: a fast stable argsort, positions of many ranges.
 
 numpy's stable argsort moves (value, index) pairs through a merge/radix sort; when the
 values and the row numbers fit together in 64 bits, sorting the packed keys `value << bits
@@ -21,3 +21,10 @@ def stable_argsort(values: np.ndarray) -> np.ndarray:
         return np.argsort(values, kind="stable").astype(np.int64, copy=False)
     keys = np.sort((values.astype(np.uint64) << np.uint64(bits)) | np.arange(n, dtype=np.uint64))
     return (keys & np.uint64((1 << bits) - 1)).astype(np.int64)
+
+
+def range_positions(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Every position of the ranges [starts[i], starts[i] + counts[i]), range after range (int64)."""
+    counts = np.asarray(counts, np.int64)
+    skipped = np.cumsum(counts) - counts  # positions of the earlier ranges
+    return np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(np.asarray(starts, np.int64) - skipped, counts)
