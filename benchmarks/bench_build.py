@@ -36,7 +36,7 @@ def imagenet_wnids() -> np.ndarray:
     """WordNet offsets of the ImageNet-21k classes (or 21,841 WordNet nouns when the list is absent)."""
     if SHARED.is_file():
         return np.array([int(w[1:]) for w in SHARED.read_text().split()])
-    from mlbuild import wordnet
+    from mlbuild.classes import wordnet
     offsets = wordnet.load().offsets
     return np.sort(np.random.default_rng(0).choice(offsets, 21_841, replace=False))
 
@@ -69,7 +69,7 @@ def generate(folder: Path, scale: float) -> None:
 
 
 def write_class_map(path: Path, mids: pa.Array, wnids: np.ndarray, rng: np.random.Generator) -> None:
-    from mlbuild import wordnet
+    from mlbuild.classes import wordnet
     others = wordnet.load().offsets
     pick = rng.random(len(mids))
     target = np.where(pick < 0.6, rng.choice(wnids, len(mids)), rng.choice(others, len(mids)))

@@ -29,7 +29,7 @@ import numpy as np
 
 from photos import DATA
 
-from mlbuild.images.dedup import hamming_pairs, layout, plan_blocks, popcount, spread_bits
+from mlbuild.images.neardup import hamming_pairs, layout, plan_blocks, popcount, spread_bits
 from mlbuild.images.phash import hash_images, pack_bits
 
 K = 6

@@ -45,10 +45,10 @@ import pyarrow.csv  # noqa: F401  (pa.csv)
 
 from make_source_files import (CHUNK, OI_IMAGE_HEADER, OI_IMAGES, OI_LABELS, _atomic, _image_ids, _write_joined,
                                fall11_chunk, oi_image_chunk, oi_label_chunk)
-from mlbuild import wordnet
-from mlbuild.resources import wordnet_map
+from mlbuild.classes import wordnet
+from mlbuild._util.resources import wordnet_map
 from mlbuild.config import config_from_dict
-from mlbuild.engine import LocalEngine
+from mlbuild.engines.local import LocalEngine
 from mlbuild.pipeline import build
 
 HERE = Path(__file__).resolve().parent
@@ -121,7 +121,7 @@ def run(source: dict, partition: int, engine_name: str, workers: int) -> tuple[d
         engine, startup = LocalEngine(workers), 0.0
         worker_cpu = _children_cpu
     else:
-        from mlbuild.dask_engine import DaskEngine
+        from mlbuild.engines.distributed import DaskEngine
         engine = DaskEngine(workers=workers)
         startup = time.perf_counter() - start
         worker_cpu = lambda: sum(engine.client.run(_own_cpu).values())  # noqa: E731

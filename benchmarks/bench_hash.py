@@ -24,9 +24,9 @@ from PIL import Image
 from photos import DATA, realistic_jpegs
 
 from mlbuild.cli import main as cli
-from mlbuild.images.dedup import popcount
+from mlbuild.images.neardup import popcount
 from mlbuild.images.phash import hash_sources
-from mlbuild.manifest import read_table
+from mlbuild._util.parquet import read_table
 
 
 def timed(run: Callable[[], np.ndarray], passes: int = 2) -> tuple[np.ndarray, float]:

@@ -19,13 +19,13 @@ names = [r[1] for r in csv.reader(open({path!r}, encoding="utf-8"))][1:]
 """
 MLBUILD = READ_NAMES + """
 import time; t = time.process_time()
-from mlbuild.mapping import NameMapper
+from mlbuild.classes.mapping import NameMapper
 found = NameMapper().map_all(names)
 print(time.process_time() - t, sum(m.mapped for m in found), len(found))
 """
 NLTK = READ_NAMES + """
 import re, time, tempfile, pathlib; t = time.process_time()
-from mlbuild.wordnet.export import _reader
+from mlbuild.classes.wordnet.export import _reader
 wn = _reader(pathlib.Path({dict!r}), pathlib.Path(tempfile.mkdtemp()))
 def first(name):
     key = re.sub(r"\\s*\\(.*\\)$", "", name).strip().lower().replace(" ", "_")

@@ -20,7 +20,7 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from photos import jpeg_roundtrip, load_photos, tiles
 
-from mlbuild.images.dedup import hamming_pairs
+from mlbuild.images.neardup import hamming_pairs
 from mlbuild.images.phash import hash_images
 
 KS = range(0, 13)

@@ -12,14 +12,14 @@ import sys
 
 MLBUILD = """
 import time; t = time.perf_counter()
-from mlbuild import wordnet
+from mlbuild.classes import wordnet
 wn = wordnet.load(); wn.synset("n02084071"); t1 = time.perf_counter() - t
 wn.lookup("Dogs"); t2 = time.perf_counter() - t
 print(t1, t2)
 """
 NLTK = """
 import time, tempfile, pathlib; t = time.perf_counter()
-from mlbuild.wordnet.export import _reader
+from mlbuild.classes.wordnet.export import _reader
 tmp = tempfile.mkdtemp()
 wn = _reader(pathlib.Path({dict!r}), pathlib.Path(tmp)); wn.synset_from_pos_and_offset("n", 2084071)
 t1 = time.perf_counter() - t

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlbuild.taxonomy import Taxonomy
+from mlbuild.classes.taxonomy import Taxonomy
 
 
 def main(folder: Path) -> None:

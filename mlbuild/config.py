@@ -73,7 +73,7 @@ class DedupConfig:
 class DownloadSection:
     """Download URL-only images during the build (off by default: a build lists images).
 
-    `options` are the downloader's settings (mlbuild.images.config.DownloadConfig, docs/download.md).
+    `options` are the downloader's settings (mlbuild.images.download.config.DownloadConfig, docs/download.md).
     """
 
     enabled: bool = False
@@ -143,7 +143,7 @@ def _source(table: dict[str, Any], base: Path, origin: str, evaluation: bool) ->
 
 def _download(table: dict[str, Any], origin: str) -> DownloadSection:
     """[download]: `enabled`, `folder`, and the downloader's own settings."""
-    from mlbuild.images.config import DownloadConfig
+    from mlbuild.images.download.config import DownloadConfig
     options = {k: v for k, v in table.items() if k not in ("enabled", "folder")}
     allowed = {f.name for f in fields(DownloadConfig)}
     unknown = set(options) - allowed

@@ -1,13 +1,13 @@
 """The build: read sources, normalize classes, propagate labels, write manifests.
 
 `build(config, out_dir)` is the Python twin of `mlbuild build`. Stages:
-1. ingest every source (columnar, `mlbuild.ingest`);
+1. ingest every source (columnar, `mlbuild.labels.ingest`);
 2. normalize: map source classes to WNIDs, merge into one taxonomy, apply custom
-   operations and class selection (`mlbuild.normalize`);
+   operations and class selection (`mlbuild.classes.normalize`);
 3. point every label row at its classes and order rows by image;
-4. propagate per partition of images (`mlbuild.labels`); with `min_images`, a first
+4. propagate per partition of images (`mlbuild.labels.propagate`); with `min_images`, a first
    pass counts positives, under-populated classes are dropped and labels move up;
-5. write manifests (`mlbuild.outputs`): parts first, build.json last.
+5. write manifests (`mlbuild.manifests.writer`): parts first, build.json last.
 """
 from __future__ import annotations
 
@@ -22,18 +22,18 @@ import pyarrow.compute as pc
 
 from mlbuild import schemas
 from mlbuild.config import BuildConfig, DedupConfig, load_config
-from mlbuild.ingest import SourceData, read_source
-from mlbuild.label_rows import LabelRows, Moved, label_rows
-from mlbuild.labels import Closure, propagate
-from mlbuild.normalize import (build_taxonomy, class_targets, map_source_classes, remap, select_classes)
-from mlbuild.decontaminate import EvalHashes, duplicate_ids, first_of_duplicates, hash_eval_sets, mark
-from mlbuild.download_stage import download_images
-from mlbuild.engine import Engine, make_engine
-from mlbuild.memory import trim, use_lean_arrow_pool
-from mlbuild.outputs import ManifestWriter, with_labels, write_part
-from mlbuild.progress import Progress
+from mlbuild.labels.ingest import SourceData, read_source
+from mlbuild.labels.label_rows import LabelRows, Moved, label_rows
+from mlbuild.labels.propagate import Closure, propagate
+from mlbuild.classes.normalize import (build_taxonomy, class_targets, map_source_classes, remap, select_classes)
+from mlbuild.images.decontaminate import EvalHashes, duplicate_ids, first_of_duplicates, hash_eval_sets, mark
+from mlbuild.images.download_stage import download_images
+from mlbuild.engines.local import Engine, make_engine
+from mlbuild._util.memory import trim, use_lean_arrow_pool
+from mlbuild.manifests.writer import ManifestWriter, with_labels, write_part
+from mlbuild._util.progress import Progress
 from mlbuild.sources.registry import make_adapter
-from mlbuild.taxonomy import Taxonomy
+from mlbuild.classes.taxonomy import Taxonomy
 
 
 @dataclass

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlbuild import wordnet
+from mlbuild.classes import wordnet
 
 
 def real_wnids(n: int, seed: int = 0) -> list[str]:

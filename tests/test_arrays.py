@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlbuild.arrays import range_positions, stable_argsort
+from mlbuild._util.arrays import range_positions, stable_argsort
 
 
 @pytest.mark.parametrize("values", [

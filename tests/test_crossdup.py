@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from mlbuild.images.crossdup import CANONICAL, canonical_ids, flickr_photo_ids
+from mlbuild.images.duplicate_keys import CANONICAL, canonical_ids, flickr_photo_ids
 
 # URL forms as they occur in fall11_urls.txt, Open Images and COCO (see shared/data/README.md)
 URLS = {

@@ -20,16 +20,16 @@ import pytest
 from download_server import ImageServer, Page, jpeg_bytes
 from engine_inputs import parquet_files, planted_hashes, write_build
 from mlbuild.errors import InputError
-from mlbuild.images.config import DownloadConfig
-from mlbuild.images.dedup import dedup_pairs
-from mlbuild.images.download import download
+from mlbuild.images.download.config import DownloadConfig
+from mlbuild.images.neardup import dedup_pairs
+from mlbuild.images.download.downloader import download
 from mlbuild.images.phash import phash_int
-from mlbuild.images.shards import download_shards, near_duplicates
-from mlbuild.manifest import read_table
+from mlbuild.images.sharded import download_shards, near_duplicates
+from mlbuild._util.parquet import read_table
 from mlbuild.pipeline import build
 
 pytest.importorskip("distributed", reason="the dask engine needs the extra: pip install 'mlbuild[dask]'")
-from mlbuild.dask_engine import DaskEngine  # noqa: E402  (after the skip)
+from mlbuild.engines.distributed import DaskEngine  # noqa: E402  (after the skip)
 
 N_IMAGES, PARTITION = 12_000, 400
 

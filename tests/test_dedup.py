@@ -9,10 +9,10 @@ import pytest
 from PIL import Image, ImageOps
 
 from mlbuild.cli import main
-from mlbuild.images import dedup
-from mlbuild.images.dedup import (PAIRS, Block, dedup_pairs, expand_ranges, hamming_pairs, layout,
+from mlbuild.images import neardup as dedup
+from mlbuild.images.neardup import (PAIRS, Block, dedup_pairs, expand_ranges, hamming_pairs, layout,
                                   plan_blocks, popcount, popcount_table, spread_bits)
-from mlbuild.manifest import read_table, write_table
+from mlbuild._util.parquet import read_table, write_table
 
 RNG = np.random.default_rng(20240607)
 

@@ -17,17 +17,17 @@ from PIL import Image
 
 from download_server import jpeg_bytes, png_declaring
 from mlbuild.errors import InputError, MlbuildError, SkipReport
-from mlbuild.images.config import DownloadConfig
-from mlbuild.images.download import download
-from mlbuild.images.fetch import backoff_delay, retry_after_seconds
-from mlbuild.images.inputs import InputList, normalize_batch
-from mlbuild.images.journal import Journal, read_journal
-from mlbuild.images.limits import HostLimiter
-from mlbuild.images.placeholders import Placeholders, load_placeholders
-from mlbuild.images.results import ImageResult
-from mlbuild.images.state import collect_results, done_hashes, id_hashes, not_done
-from mlbuild.images.store import file_stem, image_relpath
-from mlbuild.images.validate import check_body, content_type_ok, http_status_failure, robots_opt_out
+from mlbuild.images.download.config import DownloadConfig
+from mlbuild.images.download.downloader import download
+from mlbuild.images.download.http import backoff_delay, retry_after_seconds
+from mlbuild.images.download.inputs import InputList, normalize_batch
+from mlbuild.images.download.journal import Journal, read_journal
+from mlbuild.images.download.limits import HostLimiter
+from mlbuild.images.download.placeholders import Placeholders, load_placeholders
+from mlbuild.images.download.results import ImageResult
+from mlbuild.images.download.state import collect_results, done_hashes, id_hashes, not_done
+from mlbuild.images.download.store import file_stem, image_relpath
+from mlbuild.images.download.validate import check_body, content_type_ok, http_status_failure, robots_opt_out
 from mlbuild.schemas import IMAGES
 
 # --- file names -------------------------------------------------------------------------

@@ -13,18 +13,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from mlbuild.ingest import compact
+from mlbuild.labels.ingest import compact
 from mlbuild.schemas import IMAGES
 from mlbuild.sources.base import images_batch
 import pytest
 
 from engine_inputs import parquet_files, planted_hashes, write_build
 from mlbuild.config import load_config
-from mlbuild.engine import LocalEngine, make_engine
-from mlbuild.images.dedup import dedup_pairs
+from mlbuild.engines.local import LocalEngine, make_engine
+from mlbuild.images.neardup import dedup_pairs
 from mlbuild.images.phash import hash_table
-from mlbuild.images.shards import hash_files, near_duplicates
-from mlbuild.manifest import read_table
+from mlbuild.images.sharded import hash_files, near_duplicates
+from mlbuild._util.parquet import read_table
 from mlbuild.pipeline import _image_slice, build
 
 REPO = Path(__file__).resolve().parent.parent

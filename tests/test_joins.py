@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from mlbuild.joins import ImageIndex, hex_keys
+from mlbuild.labels.joins import ImageIndex, hex_keys
 
 
 def test_hex_keys_parse_prefixed_fixed_width_hex():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlbuild.label_rows import LabelRows, Moved
+from mlbuild.labels.label_rows import LabelRows, Moved
 
 
 def random_rows(rng: np.random.Generator, n_images: int, n_rows: int) -> LabelRows:
@@ -40,9 +40,9 @@ def test_partitions_after_the_move_equal_every_row_repointed(seed, size):
 
 def test_label_rows_of_the_sample_are_sorted_and_free_the_sources_arrays():
     from mlbuild.config import load_config
-    from mlbuild.ingest import read_source
-    from mlbuild.label_rows import label_rows
-    from mlbuild.normalize import build_taxonomy, class_targets, map_source_classes
+    from mlbuild.labels.ingest import read_source
+    from mlbuild.labels.label_rows import label_rows
+    from mlbuild.classes.normalize import build_taxonomy, class_targets, map_source_classes
     from mlbuild.sample import SAMPLE_DIR
     from mlbuild.sources.registry import make_adapter
 

@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from mlbuild.labels import Closure, propagate
+from mlbuild.labels.propagate import Closure, propagate
 
 
 def random_dag(n: int, rng: random.Random) -> list[set[int]]:

@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from mlbuild import cli, wordnet
+from mlbuild import cli
+from mlbuild.classes import wordnet
 from mlbuild.errors import InputError
-from mlbuild.mapping import Context, NameMapper, TagMapper, map_classes, map_names, openimages_wnids
-from mlbuild.mapping.compounds import namespace_prefixes
-from mlbuild.mapping.lexicon import Lexicon
-from mlbuild.mapping.openimages_map import COLUMNS, Inputs, build, write
-from mlbuild.mapping.tables import read_overrides
-from mlbuild.mapping.text import parse_name
-from mlbuild.resources import wordnet_map
+from mlbuild.classes.mapping import Context, NameMapper, TagMapper, map_classes, map_names, openimages_wnids
+from mlbuild.classes.mapping.compounds import namespace_prefixes
+from mlbuild.classes.mapping.lexicon import Lexicon
+from mlbuild.tools.openimages_map import COLUMNS, Inputs, build, write
+from mlbuild.classes.mapping.tables import read_overrides
+from mlbuild.classes.mapping.text import parse_name
+from mlbuild._util.resources import wordnet_map
 
 SHIPPED = wordnet_map("openimages_wordnet.csv")
 OVERRIDES = wordnet_map("openimages_overrides.csv")
@@ -274,7 +275,7 @@ def test_shipped_table_regenerates_byte_identical(shared_data: Path, tmp_path: P
 
 
 def test_shipped_word_list_regenerates(tmp_path: Path):
-    from mlbuild.mapping import wordlist
+    from mlbuild.classes.mapping import wordlist
     debian = Path("/usr/share/wordnet")
     if not (debian / "index.adj").is_file():
         pytest.skip("Debian wordnet-base not installed")

@@ -143,9 +143,9 @@ def test_partitioning_does_not_change_any_image_row(tmp_path, extra):
 
 
 def test_label_rows_expanded_in_small_chunks_give_the_same_manifests(config, tmp_path, monkeypatch):
-    import mlbuild.label_rows
+    import mlbuild.labels.label_rows
     whole = build(config, tmp_path / "whole").out_dir
-    monkeypatch.setattr(mlbuild.label_rows, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(mlbuild.labels.label_rows, "CHUNK_ROWS", 3)
     chunked = build(config, tmp_path / "chunked").out_dir
     assert parquet_digests(whole) == parquet_digests(chunked)
 

@@ -5,8 +5,8 @@ import hashlib
 
 import pyarrow.parquet as pq
 
-from mlbuild.resources import data_dir
-from mlbuild.shipped import main as regenerate
+from mlbuild._util.resources import data_dir
+from mlbuild.tools.shipped_manifests import main as regenerate
 
 
 def test_ilsvrc_labels_are_closures_in_the_shipped_vocabulary():

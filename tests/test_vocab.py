@@ -6,7 +6,7 @@ import pytest
 
 from mlbuild.cli import main
 from mlbuild.errors import InputError
-from mlbuild.vocab import read_vocab_file
+from mlbuild.classes.vocabulary import read_vocab_file
 
 
 def test_vocab_command_merges_sources_and_writes_manifests(tmp_path):

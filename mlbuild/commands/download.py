@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlbuild.images.config import DownloadConfig
-from mlbuild.images.download import download
-from mlbuild.images.inputs import InputList
+from mlbuild.images.download.config import DownloadConfig
+from mlbuild.images.download.downloader import download
+from mlbuild.images.download.inputs import InputList
 
 # CLI option -> (type, help); each sets the DownloadConfig field of the same name (or _FIELDS').
 _OPTIONS = {

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from mlbuild.errors import MlbuildError
-from mlbuild.sources.fetch import fetch, known_files, resolve
+from mlbuild.sources.official_files import fetch, known_files, resolve
 
 
 def register(sub: argparse._SubParsersAction) -> None:

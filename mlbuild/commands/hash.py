@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 
 from mlbuild.errors import InputError, SkipReport
 from mlbuild.images.phash import KINDS, hash_table
-from mlbuild.manifest import read_table, write_table
-from mlbuild.progress import Progress
+from mlbuild._util.parquet import read_table, write_table
+from mlbuild._util.progress import Progress
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 LISTING = pa.schema([("image_id", pa.string()), ("path", pa.string())])

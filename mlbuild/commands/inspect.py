@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlbuild.inspect import summarize
+from mlbuild.manifests.summary import summarize
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlbuild import wordnet
+from mlbuild.classes import wordnet
 from mlbuild.errors import InputError
-from mlbuild.mapping import map_names
-from mlbuild.mapping.classes import overridden
-from mlbuild.mapping.tables import read_overrides, write_csv
-from mlbuild.vocab import read_vocab_file
+from mlbuild.classes.mapping import map_names
+from mlbuild.classes.mapping.classes import overridden
+from mlbuild.classes.mapping.tables import read_overrides, write_csv
+from mlbuild.classes.vocabulary import read_vocab_file
 
 COLUMNS = ("name", "wnid", "synset", "score", "method", "reason", "evidence")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlbuild.taxonomy import DEFAULT_RELATIONS
-from mlbuild.vocab import build_vocabulary, write_vocabulary
+from mlbuild.classes.taxonomy import DEFAULT_RELATIONS
+from mlbuild.classes.vocabulary import build_vocabulary, write_vocabulary
 
 
 def register(sub: argparse._SubParsersAction) -> None:

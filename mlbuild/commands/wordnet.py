@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlbuild import wordnet
-from mlbuild.wordnet.export import export
+from mlbuild.classes import wordnet
+from mlbuild.classes.wordnet.export import export
 
 
 def register(sub: argparse._SubParsersAction) -> None:

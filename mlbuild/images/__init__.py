@@ -1,1 +1,1 @@
-"""Image stages: download, perceptual hashing, near-duplicate search against evaluation sets."""
+"""Stage 4, images: download, perceptual hashes, cross-source duplicates, decontamination."""

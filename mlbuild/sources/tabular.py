@@ -4,7 +4,7 @@ One row per image: an id column, a URL and/or local-path column, and a labels co
 holding WNIDs, NLTK synset names (`dog.n.01`), class names or free-text tags. Labels
 are a list column or one string split on `delimiter`; for tags, hashtags are split too
 and `#` is stripped (`"#sunset #beach"` gives `sunset`, `beach`). The raw strings are
-yielded as `source_class`; `label_kind` tells `mlbuild.mapping` how to resolve them.
+yielded as `source_class`; `label_kind` tells `mlbuild.classes.mapping` how to resolve them.
 WNIDs and synset names are checked syntactically; a bad label or a row without id or
 location is skipped and counted with its line (CSV) or 1-based row number (Parquet, JSONL).
 """

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from mlbuild.errors import InputError
-from mlbuild.threads import ordered_map
+from mlbuild._util.threads import ordered_map
 
 BLOCK_BYTES = 32 << 20
 # Blocks of `stream_csv` (and of pyarrow's own streaming reader, which reads up to 32 blocks

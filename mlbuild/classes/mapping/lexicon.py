@@ -1,0 +1,214 @@
+"""WordNet-side lookups for mapping: a phrase's candidate synsets and each synset's evidence.
+
+`Lexicon` wraps the noun snapshot with the indexes name mapping needs in bulk:
+phrase -> candidate senses in three tiers (the exact lemma, noun morphology,
+separator variants), whether a word is English at all (nouns plus the shipped
+adjective/verb/adverb list), memoized ancestor sets, and the per-synset words that
+qualifiers (lineage) and context words (gloss stems) are matched against.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+import numpy as np
+
+from mlbuild.classes import wordnet as wordnet_module
+from mlbuild.classes.mapping import text, wordlist
+from mlbuild.classes.wordnet import Synset, WordNet
+from mlbuild.classes.wordnet.graph import NOUN_SUFFIXES
+
+IS_A = ("hypernym", "instance_hypernym")
+ALL_RELATIONS = wordnet_module.RELATIONS
+_GLOSS_WORD_LIMIT = 40
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A synset a phrase can mean: the lemma that matched, its sense rank/count and sense prior."""
+
+    row: int
+    lemma: str
+    rank: int
+    count: int
+    prior: float
+    tier: str
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What a qualifier is matched on: lemma keys of a synset and its ancestors, and their word stems."""
+
+    phrases: frozenset[str]
+    words: frozenset[str]
+
+
+class Lexicon:
+    """The noun snapshot plus the other-POS word list, indexed for fast bulk mapping."""
+
+    def __init__(self, wn: WordNet | None = None, other_pos: dict[str, tuple[str, int]] | None = None) -> None:
+        self.wn = wn or wordnet_module.load()
+        self.other_pos = other_pos if other_pos is not None else wordlist.load()
+        self.candidates = lru_cache(maxsize=100_000)(self._candidates)
+        self.lineage = lru_cache(maxsize=50_000)(self._lineage)
+        self.gloss_stems = lru_cache(maxsize=100_000)(self._gloss_stems)
+        self.ancestors = lru_cache(maxsize=400_000)(self._ancestors)
+        self._parent_lists: dict[tuple[str, ...], list[list[int]]] = {}
+
+    @staticmethod
+    @lru_cache(maxsize=1)
+    def shared() -> "Lexicon":
+        """One lexicon over the shipped snapshot and word list, shared by every mapper of the process."""
+        return Lexicon()
+
+    @cached_property
+    def synsets(self) -> list[Synset]:
+        """Every synset by row (one column-wise read, ~0.5 s)."""
+        return self.wn.synsets(list(range(len(self.wn))))
+
+    @cached_property
+    def noun_keys(self) -> dict[str, bool]:
+        """Lower-cased noun lemma key -> True if WordNet writes it in lower case somewhere (a common noun)."""
+        keys: dict[str, bool] = {}
+        for syn in self.synsets:
+            for lemma in syn.lemmas:
+                low = lemma.lower()
+                keys[low] = keys.get(low, False) or lemma == low
+        return keys
+
+    @cached_property
+    def _squashed(self) -> dict[str, tuple[str, ...]]:
+        index: dict[str, set[str]] = defaultdict(set)
+        for key in self.noun_keys:
+            index[text.squash_key(key)].add(key)
+        return {k: tuple(sorted(v)) for k, v in index.items()}
+
+    @cached_property
+    def is_instance(self) -> np.ndarray:
+        """True for instance synsets (proper nouns: people, places, named things)."""
+        indptr, _ = self.wn.relation("instance_hypernym")
+        return np.diff(indptr) > 0
+
+    def is_word(self, word: str) -> bool:
+        """True if the form is a WordNet 3.0 word of any part of speech (after noun morphology)."""
+        return bool(self.wn.morphy(word)) or word in self.other_pos
+
+    def is_common_word(self, word: str) -> bool:
+        """True for an ordinary lower-case English word: a common noun or an adjective/verb/adverb form."""
+        return word in self.other_pos or any(self.noun_keys.get(f, False) for f in self.noun_forms(word))
+
+    def noun_forms(self, key: str) -> list[str]:
+        """The key and its noun base forms (rules and exceptions, applied to the last word)."""
+        head, sep, last = key.rpartition("_")
+        prefix = head + sep
+        bases = self.wn.exceptions.get(last) or [last[: -len(old)] + new for old, new in NOUN_SUFFIXES
+                                                 if last.endswith(old)]
+        return list(dict.fromkeys([key, *(prefix + b for b in bases)]))
+
+    def _candidates(self, keys: tuple[str, ...]) -> tuple[Candidate, ...]:
+        """Senses of the exact lemma keys and their noun base forms; separator variants if neither exists.
+
+        Base forms count half when the exact form is a lemma too (`glasses` is spectacles
+        before it is the plural of `glass`).
+        """
+        exact = [k for k in keys if k in self.noun_keys]
+        morph = [f for k in keys for f in self.noun_forms(k)[1:] if f in self.noun_keys]
+        if exact or morph:
+            found = self._senses(exact, "exact_lemma", 1.0) + self._senses(morph, "morphology",
+                                                                          0.5 if exact else 1.0)
+        else:
+            squashed = {text.squash(f) for k in keys for f in self.noun_forms(k)}
+            variant = sorted({lemma for s in squashed for lemma in self._squashed.get(s, ())})
+            found = self._senses(variant, "variant", 1.0)
+        best: dict[int, Candidate] = {}
+        for cand in found:
+            if cand.row not in best or cand.prior > best[cand.row].prior:
+                best[cand.row] = cand
+        return tuple(sorted(best.values(), key=lambda c: (-c.prior, c.row)))
+
+    def _senses(self, lemma_keys: list[str], tier: str, weight: float) -> tuple[Candidate, ...]:
+        """Candidates of lemma keys, each with its sense prior (times weight)."""
+        out = []
+        for key in dict.fromkeys(lemma_keys):
+            senses = self.wn.sense_rows(key)
+            priors = sense_priors([rank for _, _, rank, _ in senses], [count for _, _, _, count in senses])
+            out.extend(Candidate(row, lemma, rank, count, weight * p, tier)
+                       for (row, lemma, rank, count), p in zip(senses, priors))
+        return tuple(out)
+
+    def _ancestors(self, row: int, relations: tuple[str, ...] = IS_A) -> frozenset[int]:
+        """Every row reachable through the relations (row excluded).
+
+        Is-a is a DAG, so its sets are built from the parents' memoized sets; mixing in
+        holonyms makes cycles, so those are walked with a visited set.
+        """
+        parents = self._parents(relations)
+        if relations == IS_A:
+            out: set[int] = set(parents[row])
+            for parent in parents[row]:
+                out |= self.ancestors(parent)
+            return frozenset(out)
+        seen: set[int] = set()
+        stack = [row]
+        while stack:
+            for parent in parents[stack.pop()]:
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+        seen.discard(row)
+        return frozenset(seen)
+
+    def _parents(self, relations: tuple[str, ...]) -> list[list[int]]:
+        """Parent rows of every row through the relations, as Python lists (fast to walk), built once."""
+        if relations in self._parent_lists:
+            return self._parent_lists[relations]
+        self._parent_lists[relations] = parents = [[] for _ in range(len(self.wn))]
+        for rel in relations:
+            indptr, targets = self.wn.relation(rel)
+            for row in np.flatnonzero(np.diff(indptr)).tolist():
+                parents[row].extend(targets[indptr[row]:indptr[row + 1]].tolist())
+        return parents
+
+    def vocabulary_masks(self, rows: list[int]) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Boolean masks over all rows: members of a vocabulary, and every is-a ancestor of a member."""
+        if not rows:
+            return None, None
+        member = np.zeros(len(self.wn), dtype=bool)
+        member[rows] = True
+        above = np.zeros_like(member)
+        edges = [(np.repeat(np.arange(len(member)), np.diff(indptr)), targets)
+                 for indptr, targets in (self.wn.relation(r) for r in IS_A)]
+        frontier = member.copy()
+        while frontier.any():
+            reached = np.zeros_like(member)
+            for sources, targets in edges:
+                reached[targets[frontier[sources]]] = True
+            frontier = reached & ~above
+            above |= reached
+        return member, above
+
+    def _lineage(self, row: int) -> Lineage:
+        """Lemma keys and word stems of the synset and all its ancestors (every relation), plus its lexname."""
+        rows = [row, *self.ancestors(row, ALL_RELATIONS)]
+        phrases = {lemma.lower() for r in rows for lemma in self.synsets[r].lemmas}
+        words = {text.stem(w) for p in phrases for w in p.split("_")}
+        words.add(text.stem(self.synsets[row].lexname.split(".")[1]))
+        return Lineage(frozenset(phrases), frozenset(words))
+
+    def _gloss_stems(self, row: int) -> frozenset[str]:
+        """Stems of the gloss's content words and of the synset's own lemma words."""
+        syn = self.synsets[row]
+        words = [w for w in text.words(syn.gloss)[:_GLOSS_WORD_LIMIT] if w not in text.STOP_WORDS]
+        words += [w for lemma in syn.lemmas for w in lemma.lower().split("_")]
+        return frozenset(text.stem(w) for w in words)
+
+
+def sense_priors(ranks: list[int], counts: list[int]) -> list[float]:
+    """Prior of each sense of one lemma: half by SemCor tag count (add-one), half by 1/rank."""
+    if not ranks:
+        return []
+    by_count = np.asarray(counts, dtype=float) + 1.0
+    by_rank = 1.0 / np.asarray(ranks, dtype=float)
+    prior = 0.5 * by_count / by_count.sum() + 0.5 * by_rank / by_rank.sum()
+    return prior.tolist()

@@ -1,0 +1,274 @@
+"""Map class names to WordNet 3.0 synsets: candidate senses, weighed evidence, one decision.
+
+A name's candidates are the noun senses of its lemma (exact, then noun morphology,
+then separator variants; a compound falls back to its head noun, see
+`compounds`). Each candidate gets a weight, the product of independent evidence:
+
+- sense prior: WordNet sense rank and SemCor tag count of the matched lemma;
+- lexname prior: concrete, picturable kinds (animal, artifact, plant, food, ...) over abstract ones;
+- proper nouns (instance synsets) weigh less, and so do capitalized lemmas (`RAM`) for a
+  head word written in lower case;
+- a prior vocabulary of visual WNIDs (e.g. ImageNet-21k): members, then their ancestors, weigh more;
+- the qualifier of `Bat (Animal)`: matched against the candidate's and its ancestors'
+  lemmas, its lexname and its gloss;
+- the source hierarchy: a candidate under the mapped parent class (or above the mapped
+  children) wins; one under the parent's own hypernym gets part of that weight;
+- context words (other tags of an image, or a compound's modifiers when it maps to its head
+  noun) shared with the candidate's gloss and lemmas, or with the glosses of their first senses.
+
+The score is the winner's share of the total weight times the confidence of the
+lookup tier; below `min_score` the name stays unmapped (`ambiguous_low_score`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from mlbuild.classes.mapping import text
+from mlbuild.classes.mapping.compounds import Head, head_noun, namespace_prefixes
+from mlbuild.classes.mapping.lexicon import ALL_RELATIONS, IS_A, Candidate, Lexicon
+
+LEXNAME_PRIOR = {
+    "noun.animal": 1.0, "noun.artifact": 1.0, "noun.plant": 1.0, "noun.food": 1.0,
+    "noun.object": 0.9, "noun.body": 0.9, "noun.person": 0.9, "noun.substance": 0.7,
+    "noun.location": 0.6, "noun.act": 0.5, "noun.event": 0.5, "noun.phenomenon": 0.5,
+    "noun.shape": 0.5, "noun.group": 0.4, "noun.attribute": 0.4, "noun.communication": 0.4,
+    "noun.Tops": 0.3, "noun.possession": 0.3, "noun.state": 0.3, "noun.process": 0.3,
+    "noun.feeling": 0.3, "noun.quantity": 0.2, "noun.time": 0.2, "noun.cognition": 0.2,
+    "noun.relation": 0.2, "noun.motive": 0.2,
+}
+TIER_CONFIDENCE = {"exact_lemma": 1.0, "morphology": 0.95, "variant": 0.9, "head_noun": 0.6}
+# Qualifier match strength -> weight: 0 none, 1 gloss word or related kind, 2 word of an ancestor's
+# lemma or the lexname, 3 an ancestor's lemma, 4 the qualifier's first sense is an ancestor.
+QUALIFIER_WEIGHT = (0.05, 3.0, 10.0, 30.0, 60.0)
+# A candidate of the qualifier's kind: the most is-a ancestors in common with the qualifier, and at
+# least 6 (`Propeller (Aircraft)`: instrumentality and above).
+MIN_SHARED_ANCESTORS = 6
+PARENT_WEIGHT, WHOLE_WEIGHT, CHILDREN_WEIGHT = 20.0, 8.0, 19.0
+NEAR_PARENT_WEIGHT = 5.0      # under the parent's own hypernym: WordNet files `bus` beside `vehicle`
+VOCAB_WEIGHT, VOCAB_ANCESTOR_WEIGHT = 2.0, 1.3
+INSTANCE_WEIGHT, PROPER_CASE_WEIGHT = 0.5, 0.5
+CONTEXT_WEIGHT, MAX_CONTEXT_OVERLAP = 0.5, 3   # per shared context stem: a tie-breaker, not a veto
+CONJUNCTIONS = frozenset({"and", "or"})
+
+
+@dataclass(frozen=True)
+class Context:
+    """Evidence about a name from outside it: mapped source neighbours (rows) and context words."""
+
+    parents: tuple[int, ...] = ()
+    wholes: tuple[int, ...] = ()
+    children: tuple[int, ...] = ()
+    words: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """The answer for one name: wnid/synset blank when unmapped, then `reason` says why."""
+
+    name: str
+    wnid: str = ""
+    synset: str = ""
+    score: float = 0.0
+    method: str = ""
+    reason: str = ""
+    evidence: str = ""
+
+    @property
+    def mapped(self) -> bool:
+        """True when a synset was chosen."""
+        return bool(self.wnid)
+
+
+@dataclass(frozen=True)
+class _Weighed:
+    """Candidates with their total weights and the qualifier / hierarchy parts that decide the method."""
+
+    candidates: tuple[Candidate, ...]
+    weights: np.ndarray
+    qualifier: np.ndarray
+    hierarchy: np.ndarray
+
+
+class NameMapper:
+    """Maps names to synsets with the evidence above; build once, reuse for many names."""
+
+    def __init__(self, lexicon: Lexicon | None = None, vocabulary: Iterable[str] = (),
+                 min_score: float = 0.3, namespaces: Iterable[str] = ()) -> None:
+        self.lex = lexicon or Lexicon.shared()
+        self.min_score = min_score
+        self.namespaces = frozenset(namespaces)
+        self._vocab, self._vocab_above = self.lex.vocabulary_masks([self.lex.wn.row(w) for w in vocabulary])
+
+    def map(self, name: str, context: Context | None = None, namespaces: frozenset[str] | None = None) -> Mapping:
+        """The mapping of one name; namespaces default to the mapper's own (see `namespaces_of`)."""
+        parsed = text.parse_name(name)
+        if not parsed.base:
+            return Mapping(name, reason="empty")
+        context = context or Context()
+        candidates = self.lex.candidates(tuple(text.surface_keys(parsed.base_text)))
+        if candidates:
+            return self._decide(name, "lemma", self._weigh(candidates, parsed, context), "")
+        if self._lists_classes(parsed):
+            return Mapping(name, reason="conjunction")
+        head = head_noun(self.lex, parsed.base, self.namespaces if namespaces is None else namespaces)
+        if head is None:
+            return Mapping(name, reason=self._no_lemma_reason(parsed))
+        if not head.candidates:
+            return Mapping(name, reason=head.refused, evidence=f"head={head.phrase}")
+        return self._map_head(name, parsed, head, context)
+
+    def _map_head(self, name: str, parsed: text.ParsedName, head: Head, context: Context) -> Mapping:
+        """Decide among the head noun's senses, with the compound's modifiers as context words."""
+        own = tuple(head.phrase.split())
+        modifiers = tuple(w for w in parsed.base if w not in own and w not in text.STOP_WORDS)
+        weighed = self._weigh(head.candidates, parsed, replace(context, words=context.words + modifiers), own)
+        return self._decide(name, "head_noun", weighed, f"head={head.phrase}")
+
+    def map_all(self, names: Sequence[str], contexts: Sequence[Context | None] | None = None) -> list[Mapping]:
+        """Map a list; namespace prefixes (`Ford ...`) are learnt from the list itself."""
+        namespaces = self.namespaces_of(names)
+        contexts = contexts or [None] * len(names)
+        return [self.map(n, c, namespaces) for n, c in zip(names, contexts)]
+
+    def namespaces_of(self, names: Sequence[str]) -> frozenset[str]:
+        """The mapper's namespace prefixes if it was given some, else those of this list."""
+        return self.namespaces or namespace_prefixes(self.lex, (text.parse_name(n) for n in names))
+
+    def _lists_classes(self, parsed: text.ParsedName) -> bool:
+        """True for a list of classes (`Moths and butterflies`), not `Salt and pepper shakers`.
+
+        A plural noun before the conjunction means the name coordinates whole classes,
+        so its head noun stands for only one of them.
+        """
+        tokens = parsed.base
+        return any(word in CONJUNCTIONS and i > 0 and self._plural(tokens[i - 1])
+                   for i, word in enumerate(tokens))
+
+    def _plural(self, word: str) -> bool:
+        keys = self.lex.noun_keys
+        return word not in keys and any(f in keys for f in self.lex.noun_forms(word)[1:])
+
+    def _no_lemma_reason(self, parsed: text.ParsedName) -> str:
+        content = [w for w in parsed.base if w not in text.STOP_WORDS]
+        if content and all(self.lex.is_word(w) and not self.lex.candidates((w,)) for w in content):
+            return "not_a_noun"
+        return "no_lemma"
+
+    def _weigh(self, candidates: tuple[Candidate, ...], parsed: text.ParsedName, context: Context,
+               own: tuple[str, ...] = ()) -> _Weighed:
+        """Every candidate's weight; `own` are the words being mapped (default: the whole base)."""
+        rows = [c.row for c in candidates]
+        weights = np.array([c.prior for c in candidates])
+        weights *= [LEXNAME_PRIOR.get(self.lex.synsets[r].lexname, 0.3) for r in rows]
+        weights *= np.where(self.lex.is_instance[rows], INSTANCE_WEIGHT, 1.0)
+        if _lowercase_head(parsed.base_text):
+            weights *= [PROPER_CASE_WEIGHT if c.lemma != c.lemma.lower() else 1.0 for c in candidates]
+        if self._vocab is not None:
+            weights *= np.where(self._vocab[rows], VOCAB_WEIGHT,
+                                np.where(self._vocab_above[rows], VOCAB_ANCESTOR_WEIGHT, 1.0))
+        qualifier = self._qualifier_strength(rows, parsed.qualifier)
+        weights *= np.asarray(QUALIFIER_WEIGHT)[qualifier] if qualifier.size else 1.0
+        hierarchy = self._hierarchy_weight(rows, context)
+        weights *= hierarchy
+        if context.words:
+            words = self._context_stems(context.words) - {text.stem(w) for w in own or parsed.base}
+            weights *= [1.0 + CONTEXT_WEIGHT * min(len(words & self.lex.gloss_stems(r)), MAX_CONTEXT_OVERLAP)
+                        for r in rows]
+        return _Weighed(candidates, weights, qualifier, hierarchy)
+
+    def _qualifier_strength(self, rows: list[int], qualifier: tuple[str, ...]) -> np.ndarray:
+        """Per candidate 0..4 (see QUALIFIER_WEIGHT); empty when there is no usable qualifier."""
+        content = tuple(w for w in qualifier if w not in text.STOP_WORDS)
+        if not content or text.is_numeric(content):
+            return np.zeros(0, dtype=int)
+        key, stems = "_".join(content), [text.stem(w) for w in content]
+        kinds = self._qualifier_kinds(content)
+        shared = np.array([max((self._shared(row, q) for q in kinds), default=0) for row in rows])
+        closest = shared == shared.max()
+        out = np.zeros(len(rows), dtype=int)
+        for i, row in enumerate(rows):
+            lineage = self.lex.lineage(row)
+            if kinds[:1] and (kinds[0] == row or kinds[0] in self.lex.ancestors(row)):
+                out[i] = 4
+            elif key in lineage.phrases:
+                out[i] = 3
+            elif _any_match(stems, lineage.words):
+                out[i] = 2
+            elif _any_match(stems, self.lex.gloss_stems(row)) or (closest[i] and shared[i] >= MIN_SHARED_ANCESTORS):
+                out[i] = 1
+        return out
+
+    def _qualifier_kinds(self, content: tuple[str, ...]) -> list[int]:
+        """The qualifier's own senses, most likely first (`Aircraft` -> aircraft.n.01)."""
+        found = self.lex.candidates(("_".join(content),)) or self.lex.candidates((content[-1],))
+        return [c.row for c in found[:3]]
+
+    def _shared(self, a: int, b: int) -> int:
+        """Number of is-a ancestors (each synset counted as its own) two synsets have in common."""
+        return len((self.lex.ancestors(a) | {a}) & (self.lex.ancestors(b) | {b}))
+
+    def _hierarchy_weight(self, rows: list[int], context: Context) -> np.ndarray:
+        """Per candidate: the product of the parent, part-of whole and children weights that apply."""
+        out = np.ones(len(rows))
+        if not (context.parents or context.wholes or context.children):
+            return out
+        for i, row in enumerate(rows):
+            up = self.lex.ancestors(row) | {row}
+            if any(p in up for p in context.parents):
+                out[i] *= PARENT_WEIGHT
+            elif any(g in up for p in context.parents for g in self._hypernyms(p)):
+                out[i] *= NEAR_PARENT_WEIGHT
+            if context.wholes and any(w in (self.lex.ancestors(row, ALL_RELATIONS) | {row})
+                                      for w in context.wholes):
+                out[i] *= WHOLE_WEIGHT
+            if context.children:
+                below = sum(row == k or row in self.lex.ancestors(k, IS_A) for k in context.children)
+                out[i] *= 1.0 + CHILDREN_WEIGHT * below / len(context.children)
+        return out
+
+    def _hypernyms(self, row: int) -> list[int]:
+        return [h for rel in IS_A for h in self.lex.wn.related(row, rel)]
+
+    def _context_stems(self, words: tuple[str, ...]) -> set[str]:
+        """Stems of the context words and of the glosses of their first senses (extended Lesk)."""
+        stems = {text.stem(w) for w in words}
+        for word in words:
+            found = self.lex.candidates((word,))
+            if found:
+                stems |= self.lex.gloss_stems(found[0].row)
+        return stems
+
+    def _decide(self, name: str, tier: str, weighed: _Weighed, note: str) -> Mapping:
+        """The winner, its score and method, or the reason there is none."""
+        cands, weights = weighed.candidates, weighed.weights
+        best = int(np.argmax(weights))
+        tier = tier if tier == "head_noun" else cands[best].tier  # `Glasses`: exact, or a plural of glass
+        syn = self.lex.synsets[cands[best].row]
+        share = float(weights[best] / weights.sum())
+        score = round(share * TIER_CONFIDENCE[tier], 3)
+        evidence = ";".join(x for x in (note, f"lemma={cands[best].lemma}", f"senses={len(cands)}",
+                                        f"share={share:.2f}") if x)
+        if weighed.qualifier.size and weighed.qualifier.max() == 0:
+            return Mapping(name, reason="qualifier_mismatch", evidence=f"{evidence};best={syn.name}")
+        if score < self.min_score:
+            return Mapping(name, reason="ambiguous_low_score", score=score, evidence=f"{evidence};best={syn.name}")
+        method = tier
+        if len(cands) > 1 and tier != "head_noun":
+            if weighed.qualifier.size and weighed.qualifier[best] > 0:
+                method = "qualifier"
+            elif weighed.hierarchy[best] > 1.0:
+                method = "hierarchy"
+        return Mapping(name, syn.wnid, syn.name, score, method, "", evidence)
+
+
+def _any_match(stems: list[str], words: frozenset[str]) -> bool:
+    return any(s in words for s in stems) or any(text.stems_match(s, w) for s in stems for w in words)
+
+
+def _lowercase_head(base_text: str) -> bool:
+    """True when the last word is written in lower case where case tells (`Torpedo ram`, `bat`, not `Bat`)."""
+    raw = base_text.split()
+    return raw[-1] == raw[-1].lower() and (len(raw) > 1 or base_text == base_text.lower())

@@ -1,0 +1,85 @@
+"""Mapping tables on disk: write CSV atomically, read overrides and the shipped Open Images table.
+
+An overrides file is a reviewed correction list: `KEY,wnid,note` with a header
+(`mid,wnid,note` for Open Images, `name,wnid,note` for `map-names`). A blank wnid
+forces the key unmapped. Every WNID must be a WordNet 3.0 noun synset.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from mlbuild.errors import InputError
+from mlbuild._util.resources import wordnet_map
+from mlbuild.classes.wordnet import WordNet
+
+OPENIMAGES_TABLE = "openimages_wordnet.csv"
+
+
+@dataclass(frozen=True)
+class Override:
+    """One reviewed answer: the WNID to use ('' = leave unmapped) and why."""
+
+    wnid: str
+    note: str
+    line: int
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
+    """Write a CSV (LF line ends, minimal quoting) through a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    partial = path.with_name(f".{path.name}.partial")
+    with open(partial, "w", encoding="utf-8", newline="") as fh:
+        fh.write(buffer.getvalue())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(partial, path)
+    return path
+
+
+def read_csv(path: Path, required: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) pairs of a CSV with a header that has the required columns."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(path, f"header must have columns {list(required)}; missing {missing}", line=1)
+        rows = []
+        for row in reader:
+            if None in row or None in row.values():
+                raise InputError(path, f"expected {len(reader.fieldnames)} fields (quote fields that hold commas)",
+                                 line=reader.line_num)
+            rows.append((reader.line_num, row))
+        return rows
+
+
+def read_overrides(path: Path, key: str, wordnet: WordNet) -> dict[str, Override]:
+    """Reviewed overrides keyed by `key` (e.g. 'mid'); rejects unknown WNIDs and duplicate keys."""
+    out: dict[str, Override] = {}
+    for line, row in read_csv(path, (key, "wnid", "note")):
+        name, wnid = (row[key] or "").strip(), (row["wnid"] or "").strip()
+        if not name:
+            raise InputError(path, "empty key", line=line, field=key)
+        if wnid and not (wnid.startswith("n") and wordnet.has(wnid)):
+            raise InputError(path, f"{wnid!r} is not a WordNet 3.0 noun WNID", line=line, field="wnid")
+        if name in out:
+            raise InputError(path, f"{name!r} already overridden on line {out[name].line}", line=line, field=key)
+        out[name] = Override(wnid, (row["note"] or "").strip(), line)
+    return out
+
+
+@lru_cache(maxsize=2)
+def openimages_wnids(path: str | None = None) -> dict[str, str]:
+    """MID -> WNID of every mapped class in the shipped Open Images table (or the table at path)."""
+    source = Path(path) if path else wordnet_map(OPENIMAGES_TABLE)
+    return {row["mid"]: row["wnid"] for _, row in read_csv(source, ("mid", "wnid")) if row["wnid"]}

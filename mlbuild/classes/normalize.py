@@ -1,0 +1,122 @@
+"""Normalization: source classes -> WordNet 3.0 ids -> the merged class vocabulary.
+
+Each source names classes its own way (`label_kind`): WNIDs, NLTK synset names,
+Open Images MIDs (through the shipped mapping), or free names/tags (through
+`mlbuild.classes.mapping`). All of them become WNIDs; the union is one `Taxonomy`
+(duplicates merged by WNID, synonyms merged because they resolve to one synset),
+shaped by the config's custom operations and class selection. Finally every source
+class points to the classes its labels go to: itself, or its nearest kept ancestors.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from mlbuild.classes import wordnet
+from mlbuild.config import ClassesConfig, TaxonomyConfig
+from mlbuild.errors import InputError
+from mlbuild.labels.propagate import Closure
+from mlbuild._util.resources import wordnet_map
+from mlbuild.classes.taxonomy import Taxonomy
+from mlbuild.classes.vocabulary import read_vocab_file
+
+OPENIMAGES_MAP = "openimages_wordnet.csv"
+
+
+@dataclass
+class SourceClasses:
+    """The distinct class ids one source used, in first-seen order, and their WNIDs (None = unmapped)."""
+
+    source: str
+    kind: str
+    ids: list[str] = field(default_factory=list)
+    wnids: list[str | None] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+
+    def unmapped(self) -> list[str]:
+        """Source class ids that have no WNID."""
+        return [i for i, w in zip(self.ids, self.wnids) if w is None]
+
+
+def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path | None = None) -> SourceClasses:
+    """WNIDs for a source's class ids: by a given class map, else by the source's label kind."""
+    wn = wordnet.load()
+    out = SourceClasses(source, kind, list(ids))
+    if class_map is not None:
+        table = read_class_map(str(class_map))
+        pairs = [(table.get(i), "class_map") for i in ids]
+    elif kind == "wnid":
+        pairs = [(i if wn.has(i) and i.startswith("n") else None, "wnid") for i in ids]
+    elif kind == "synset":
+        pairs = [(wn.synset(i).wnid if wn.has(i) else None, "synset_name") for i in ids]
+    elif kind == "mid":
+        table = read_class_map(str(wordnet_map(OPENIMAGES_MAP)))
+        pairs = [(table.get(i), "openimages_map") for i in ids]
+    elif kind in ("name", "tag"):
+        from mlbuild.classes.mapping import map_names
+        pairs = [(m.wnid, m.method) for m in map_names(ids, tags=kind == "tag")]
+    else:
+        raise InputError(source, f"unknown label kind {kind!r}", field="label_kind")
+    out.wnids = [w or None for w, _ in pairs]
+    out.methods = [m if w else "unmapped" for w, m in pairs]
+    return out
+
+
+@lru_cache(maxsize=4)
+def read_class_map(path: str) -> dict[str, str]:
+    """Source class -> WNID from a CSV with `mid` (or `source_class`) and `wnid`; blank wnid = unmapped."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        names = set(reader.fieldnames or [])
+        key = "mid" if "mid" in names else "source_class"
+        if not {key, "wnid"} <= names:
+            raise InputError(path, "a class map needs `mid` or `source_class`, and `wnid` columns", line=1)
+        return {row[key]: row["wnid"] for row in reader if row["wnid"]}
+
+
+def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig) -> Taxonomy:
+    """The merged vocabulary of every mapped source class, with the config's custom operations."""
+    tax = Taxonomy(relations=config.relations)
+    for classes in all_classes:
+        pairs = [(wnid, f"{classes.source}:{sid}") for sid, wnid in zip(classes.ids, classes.wnids) if wnid]
+        tax.add_all([w for w, _ in pairs], source_ids=[s for _, s in pairs])
+    for op in config.merge:
+        tax.merge(op["from"], into=op["into"])
+    if config.drop:
+        tax.drop(*config.drop)
+    for op in config.rename:
+        tax.rename(op["wnid"], op["name"])
+    for op in config.add_parent:
+        tax.add_parent(op["child"], op["parent"])
+    return tax
+
+
+def select_classes(tax: Taxonomy, config: ClassesConfig, protected: set[str] = frozenset()) -> None:
+    """Apply include / exclude lists: classes outside them are dropped (labels move up)."""
+    drop: set[str] = set()
+    if config.include:
+        keep = {w for spec in config.include for w in _wnids(spec)} | protected
+        drop |= {w for w in tax.classes if w not in keep}
+    drop |= {w for spec in config.exclude for w in _wnids(spec) if w in tax.classes}
+    if drop:
+        tax.drop(*sorted(drop))
+
+
+def _wnids(spec: str) -> list[str]:
+    """A WNID, or the WNIDs of a list file."""
+    return [spec] if spec.startswith("n") and spec[1:].isdigit() else read_vocab_file(Path(spec))
+
+
+def class_targets(tax: Taxonomy, classes: SourceClasses) -> Closure:
+    """CSR: source class code -> the class indices its labels go to (empty when unmapped)."""
+    index = tax.dag.index
+    rows = [sorted(index[w] for w in tax.nearest(wnid)) if wnid else [] for wnid in classes.wnids]
+    return Closure.from_lists(rows)
+
+
+def remap(wnids_before: list[str], tax: Taxonomy) -> Closure:
+    """CSR: class index before a selection -> class indices after it (nearest kept classes)."""
+    index = tax.dag.index
+    return Closure.from_lists([sorted(index[w] for w in tax.nearest(wnid)) for wnid in wnids_before])

@@ -1,0 +1,369 @@
+"""The class vocabulary and its DAG: WordNet classes merged, reduced and customizable.
+
+A `Taxonomy` holds a set of WordNet 3.0 synsets as classes. The same WNID from
+several sources is one class that remembers every source id. Parents of a class
+are its nearest ancestors inside the vocabulary under the chosen WordNet
+relations (the transitive reduction of those relations restricted to the
+vocabulary), so no ancestor relation WordNet implies is lost. Users script custom
+operations (merge, drop, rename, add a parent edge); the DAG is recomputed from
+WordNet plus those operations, so their order never leaves a stale edge.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterable
+
+import numpy as np
+import pyarrow as pa
+
+from mlbuild.classes import wordnet as wordnet_module
+from mlbuild.errors import TaxonomyError, UnknownClassError
+from mlbuild.classes.wordnet import WordNet
+
+DEFAULT_RELATIONS = ("hypernym", "instance_hypernym")
+# Weakest link names an edge that crosses several relations (and custom edges are weakest).
+EDGE_KINDS = ("hypernym", "instance_hypernym", "member_holonym", "substance_holonym", "part_holonym",
+              "custom")
+
+CLASSES_SCHEMA = pa.schema([
+    pa.field("class_index", pa.int32(), nullable=False), pa.field("wnid", pa.string(), nullable=False),
+    pa.field("name", pa.string()), pa.field("lemmas", pa.list_(pa.string())),
+    pa.field("gloss", pa.string()), pa.field("parents", pa.list_(pa.int32())),
+    pa.field("depth", pa.int32()), pa.field("sources", pa.list_(pa.string())),
+])
+HIERARCHY_SCHEMA = pa.schema([
+    pa.field("child", pa.int32(), nullable=False), pa.field("parent", pa.int32(), nullable=False),
+    pa.field("relation", pa.string(), nullable=False), pa.field("child_wnid", pa.string()),
+    pa.field("parent_wnid", pa.string()),
+])
+
+
+@dataclass
+class ClassInfo:
+    """One class: its synset, display name, lemmas, gloss and every source id merged into it."""
+
+    wnid: str
+    name: str
+    lemmas: list[str]
+    gloss: str
+    sources: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Dag:
+    """The computed class DAG over classes sorted by WNID (index = class_index)."""
+
+    wnids: list[str]
+    parents: list[dict[int, str]]          # class -> {parent class: relation}
+    order: list[int]                       # topological order, parents first
+    nearest: "_NearestMembers"             # WordNet row -> nearest classes above it
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {w: i for i, w in enumerate(self.wnids)}
+
+    @cached_property
+    def ancestors(self) -> list[frozenset[int]]:
+        anc: list[frozenset[int]] = [frozenset()] * len(self.wnids)
+        for c in self.order:
+            anc[c] = frozenset().union(*(anc[p] | {p} for p in self.parents[c]))
+        return anc
+
+    @cached_property
+    def depth(self) -> list[int]:
+        depth = [0] * len(self.wnids)
+        for c in self.order:
+            depth[c] = max((depth[p] + 1 for p in self.parents[c]), default=0)
+        return depth
+
+
+class Taxonomy:
+    """A WordNet class vocabulary with a reduced DAG and scriptable custom operations."""
+
+    def __init__(self, wordnet: WordNet | None = None,
+                 relations: Iterable[str] = DEFAULT_RELATIONS) -> None:
+        self.wordnet = wordnet or wordnet_module.load()
+        self.relations = tuple(relations)
+        unknown = set(self.relations) - set(wordnet_module.RELATIONS)
+        if unknown:
+            raise TaxonomyError(f"unknown relations {sorted(unknown)}; choose from {wordnet_module.RELATIONS}")
+        self.classes: dict[str, ClassInfo] = {}
+        self.aliases: dict[str, str] = {}          # merged-away WNID -> the class it now belongs to
+        self.custom_edges: set[tuple[str, str]] = set()
+        self._dag: Dag | None = None
+
+    @classmethod
+    def from_wnids(cls, wnids: Iterable[str], source: str | None = None,
+                   relations: Iterable[str] = DEFAULT_RELATIONS,
+                   wordnet: WordNet | None = None) -> "Taxonomy":
+        """A taxonomy of the given WNIDs; with source, each remembers `source:wnid`."""
+        tax = cls(wordnet, relations)
+        tax.add_all(wnids, source)
+        return tax
+
+    # -- building the vocabulary ------------------------------------------------------------
+    def add(self, wnid: str, source_id: str | None = None) -> str:
+        """Add a class (or merge into the existing one); returns the WNID that now holds it."""
+        self.add_all([wnid], source_ids=[source_id] if source_id else None)
+        return self.resolve(wnid)
+
+    def add_all(self, wnids: Iterable[str], source: str | None = None,
+                source_ids: list[str] | None = None) -> None:
+        """Add many classes; each remembers `source:wnid` or its given source id. Unknown WNIDs fail together."""
+        wn = self.wordnet
+        keys = list(wnids)
+        unknown = [w for w in keys if not wn.has(w)]
+        if unknown:
+            raise UnknownClassError(f"{len(unknown)} WNIDs are not WordNet 3.0 nouns: {unknown[:10]}")
+        rows = [wn.row(key) for key in keys]
+        wnids = [wn.wnid(r) for r in rows]
+        new = sorted({w for w in wnids if w not in self.aliases and w not in self.classes})
+        if new:
+            for syn in wn.synsets([wn.row(w) for w in new]):
+                self.classes[syn.wnid] = ClassInfo(syn.wnid, syn.label,
+                                                   [lem.replace("_", " ") for lem in syn.lemmas], syn.gloss)
+        ids = source_ids if source_ids is not None else [f"{source}:{w}" for w in wnids] if source else []
+        for wnid, source_id in zip(wnids, ids):
+            self.classes[self._alias(wnid)].sources.add(source_id)
+        self._dag = None
+
+    def resolve(self, key: str) -> str:
+        """The class WNID a WNID (or merged-away WNID, or synset name) now belongs to."""
+        wnid = self.wordnet.synset(key).wnid if not key.startswith("n") or "." in key else key
+        while wnid in self.aliases:
+            wnid = self.aliases[wnid]
+        if wnid not in self.classes:
+            raise UnknownClassError(f"{key} is not a class of this taxonomy")
+        return wnid
+
+    # -- custom operations --------------------------------------------------------------------
+    def merge(self, source: str, into: str) -> None:
+        """Merge class `source` into class `into`: one class with both lemmas, sources and edges."""
+        a, b = self.resolve(source), self._require(into)
+        if a == b:
+            return
+        with self._rollback():
+            info = self.classes.pop(a)
+            self.classes[b].sources |= info.sources
+            self.classes[b].lemmas += [lem for lem in info.lemmas if lem not in self.classes[b].lemmas]
+            self.aliases[a] = b
+            self.custom_edges = {(self._alias(c), self._alias(p)) for c, p in self.custom_edges}
+            self.custom_edges = {(c, p) for c, p in self.custom_edges if c != p}
+
+    def drop(self, *wnids: str) -> None:
+        """Remove classes; their children re-attach to their nearest kept ancestors."""
+        targets = {self._require(w) for w in wnids}
+        above = {t: [p for p in self.parents(t)] for t in targets}
+        for target in targets:
+            del self.classes[target]
+        kept = {(c, p) for c, p in self.custom_edges if c not in targets and p not in targets}
+        orphans = {(c, p) for c, t in self.custom_edges if t in targets and c not in targets
+                   for p in self._kept_above(t, above, targets)}
+        self.custom_edges = kept | orphans
+        self._dag = None
+
+    def _kept_above(self, wnid: str, above: dict[str, list[str]], dropped: set[str]) -> set[str]:
+        out: set[str] = set()
+        for parent in above.get(wnid, []):
+            out |= self._kept_above(parent, above, dropped) if parent in dropped else {parent}
+        return out
+
+    def nearest(self, wnid: str) -> list[str]:
+        """Where labels of a WNID go: its class, or else its nearest ancestors inside the vocabulary."""
+        target = self._alias(wnid if wnid in self.classes else self.wordnet.synset(wnid).wnid)
+        if target in self.classes:
+            return [target]
+        dag = self.dag
+        found = dag.nearest.above(self.wordnet.row(target))
+        return sorted(dag.wnids[c] for c in found if not any(c in dag.ancestors[o] for o in found))
+
+    def rename(self, wnid: str, name: str) -> None:
+        """Give a class another display name."""
+        self.classes[self._require(wnid)].name = name
+
+    def add_parent(self, child: str, parent: str) -> None:
+        """Add a custom parent edge; refused if it would make a cycle."""
+        c, p = self._require(child), self._require(parent)
+        if c == p or c in self.ancestors(p):
+            raise TaxonomyError(f"edge {c} -> {p} would make a cycle ({p} is below {c})")
+        with self._rollback():
+            self.custom_edges.add((c, p))
+
+    def _require(self, key: str) -> str:
+        try:
+            return self.resolve(key)
+        except UnknownClassError as err:
+            raise TaxonomyError(f"{key} is not a class of this taxonomy") from err
+
+    def _alias(self, wnid: str) -> str:
+        while wnid in self.aliases:
+            wnid = self.aliases[wnid]
+        return wnid
+
+    def _rollback(self) -> "_Rollback":
+        return _Rollback(self)
+
+    # -- queries --------------------------------------------------------------------------------
+    @property
+    def dag(self) -> Dag:
+        """The current DAG (recomputed after any change)."""
+        if self._dag is None:
+            self._dag = _compute_dag(self)
+        return self._dag
+
+    def wnids(self) -> list[str]:
+        """Class WNIDs in class_index order (sorted)."""
+        return self.dag.wnids
+
+    def parents(self, wnid: str) -> list[str]:
+        """Nearest ancestors of a class inside the vocabulary."""
+        dag = self.dag
+        return sorted(dag.wnids[p] for p in dag.parents[dag.index[self.resolve(wnid)]])
+
+    def ancestors(self, wnid: str) -> set[str]:
+        """Every class above a class."""
+        dag = self.dag
+        return {dag.wnids[a] for a in dag.ancestors[dag.index[self.resolve(wnid)]]}
+
+    def descendants(self, wnid: str) -> set[str]:
+        """Every class below a class."""
+        dag, target = self.dag, self.dag.index[self.resolve(wnid)]
+        return {dag.wnids[c] for c, anc in enumerate(dag.ancestors) if target in anc}
+
+    def children(self, wnid: str) -> list[str]:
+        """Classes whose parents include this class."""
+        dag, target = self.dag, self.dag.index[self.resolve(wnid)]
+        return sorted(dag.wnids[c] for c, ps in enumerate(dag.parents) if target in ps)
+
+    def depth(self, wnid: str) -> int:
+        """Length of the longest parent chain above a class (roots are 0)."""
+        return self.dag.depth[self.dag.index[self.resolve(wnid)]]
+
+    def roots(self) -> list[str]:
+        """Classes without parents."""
+        return [w for w, ps in zip(self.dag.wnids, self.dag.parents) if not ps]
+
+    def closure(self, include_self: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Ancestor closure as CSR int32 arrays: ancestors of class i are indices[indptr[i]:indptr[i+1]]."""
+        rows = [sorted(anc | {i}) if include_self else sorted(anc) for i, anc in enumerate(self.dag.ancestors)]
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([len(r) for r in rows], out=indptr[1:])
+        indices = np.fromiter((a for r in rows for a in r), dtype=np.int32, count=int(indptr[-1]))
+        return indptr, indices
+
+    def to_tables(self) -> tuple[pa.Table, pa.Table]:
+        """(classes, hierarchy) as Arrow tables in the manifest schemas."""
+        dag = self.dag
+        infos = [self.classes[w] for w in dag.wnids]
+        classes = pa.table({
+            "class_index": pa.array(range(len(infos)), pa.int32()), "wnid": dag.wnids,
+            "name": [c.name for c in infos], "lemmas": [c.lemmas for c in infos],
+            "gloss": [c.gloss for c in infos], "parents": [sorted(ps) for ps in dag.parents],
+            "depth": pa.array(dag.depth, pa.int32()), "sources": [sorted(c.sources) for c in infos],
+        }, schema=CLASSES_SCHEMA)
+        edges = sorted((c, p, rel) for c, ps in enumerate(dag.parents) for p, rel in ps.items())
+        hierarchy = pa.table({
+            "child": pa.array([e[0] for e in edges], pa.int32()),
+            "parent": pa.array([e[1] for e in edges], pa.int32()),
+            "relation": [e[2] for e in edges], "child_wnid": [dag.wnids[e[0]] for e in edges],
+            "parent_wnid": [dag.wnids[e[1]] for e in edges],
+        }, schema=HIERARCHY_SCHEMA)
+        return classes, hierarchy
+
+
+class _Rollback:
+    """Snapshot the mutable state; on an error inside the block, restore it and re-raise."""
+
+    def __init__(self, tax: Taxonomy) -> None:
+        self.tax = tax
+
+    def __enter__(self) -> None:
+        t = self.tax
+        self.saved = ({k: ClassInfo(v.wnid, v.name, list(v.lemmas), v.gloss, set(v.sources))
+                       for k, v in t.classes.items()}, dict(t.aliases), set(t.custom_edges), t._dag)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        t = self.tax
+        t._dag = None
+        if exc_type is None:
+            try:
+                t.dag  # validate now, so the failing operation is the one that reports
+                return
+            except TaxonomyError:
+                t.classes, t.aliases, t.custom_edges, t._dag = self.saved
+                raise
+        t.classes, t.aliases, t.custom_edges, t._dag = self.saved
+
+
+def _compute_dag(tax: Taxonomy) -> Dag:
+    """Nearest vocabulary ancestors under the chosen relations, plus custom edges, reduced."""
+    wn, wnids = tax.wordnet, sorted(tax.classes)
+    index = {w: i for i, w in enumerate(wnids)}
+    member = {wn.row(w): index[tax._alias(w)] for w in [*wnids, *tax.aliases]
+              if tax._alias(w) in index}
+    nearest = _NearestMembers(wn, tax.relations, member)
+    candidates: list[dict[int, str]] = [{} for _ in wnids]
+    for row, cls in member.items():
+        for parent, rel in nearest.above(row).items():
+            if parent != cls:
+                _keep_strongest(candidates[cls], parent, rel)
+    for child, parent in tax.custom_edges:
+        candidates[index[child]][index[parent]] = "custom"
+    order = _topological_order(candidates, wnids)
+    return _reduce(Dag(wnids, candidates, order, nearest))
+
+
+class _NearestMembers:
+    """For WordNet rows: the nearest member classes above them, with the weakest relation on the path."""
+
+    def __init__(self, wn: WordNet, relations: tuple[str, ...], member: dict[int, int]) -> None:
+        self.csr = {rel: wn.relation(rel) for rel in relations}
+        self.member = member
+        self.memo: dict[int, dict[int, str]] = {}
+
+    def above(self, row: int) -> dict[int, str]:
+        if row in self.memo:
+            return self.memo[row]
+        found: dict[int, str] = {}
+        for rel, (indptr, targets) in self.csr.items():
+            for parent in targets[indptr[row]:indptr[row + 1]].tolist():
+                if parent in self.member:
+                    _keep_strongest(found, self.member[parent], rel)
+                else:
+                    for cls, via in self.above(parent).items():
+                        _keep_strongest(found, cls, max(rel, via, key=EDGE_KINDS.index))
+        self.memo[row] = found
+        return found
+
+
+def _keep_strongest(edges: dict[int, str], parent: int, rel: str) -> None:
+    if parent not in edges or EDGE_KINDS.index(rel) < EDGE_KINDS.index(edges[parent]):
+        edges[parent] = rel
+
+
+def _topological_order(parents: list[dict[int, str]], wnids: list[str]) -> list[int]:
+    """Parents-first order (Kahn); a cycle is a TaxonomyError naming its classes."""
+    pending = [len(ps) for ps in parents]
+    children: list[list[int]] = [[] for _ in parents]
+    for c, ps in enumerate(parents):
+        for p in ps:
+            children[p].append(c)
+    order = [c for c, n in enumerate(pending) if n == 0]
+    for c in order:
+        for child in children[c]:
+            pending[child] -= 1
+            if pending[child] == 0:
+                order.append(child)
+    if len(order) < len(parents):
+        stuck = sorted(wnids[c] for c, n in enumerate(pending) if n)
+        raise TaxonomyError(f"the class graph has a cycle through {len(stuck)} classes: {stuck[:10]}")
+    return order
+
+
+def _reduce(dag: Dag) -> Dag:
+    """Drop parent edges implied by another parent (transitive reduction)."""
+    anc = dag.ancestors
+    reduced = [{p: rel for p, rel in ps.items() if not any(p in anc[q] for q in ps if q != p)}
+               for ps in dag.parents]
+    return Dag(dag.wnids, reduced, dag.order, dag.nearest)

@@ -1,0 +1,1 @@
+"""The async image downloader: HTTP, validation, journal, store, per-process loops."""

@@ -1,0 +1,95 @@
+"""`DownloadConfig`: every setting of the download stage in one dataclass (built from TOML or the CLI)."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from PIL import Image
+
+from mlbuild import __version__
+from mlbuild.errors import MlbuildError
+from mlbuild.images.download.results import RETRY_MODES
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    """How to fetch, check and store images. Times are seconds, sizes bytes."""
+
+    concurrency: int = 64                 # requests in flight, all hosts
+    per_host: int = 16                    # requests in flight to one host (host:port)
+    connect_timeout: float = 10.0         # TCP + TLS connect
+    read_timeout: float = 30.0            # longest silence while waiting for headers or body
+    total_timeout: float = 120.0          # one attempt, start to last byte (stops trickling servers)
+    max_redirects: int = 5
+    max_attempts: int = 3                 # tries per image for transient failures
+    backoff_base: float = 1.0             # first retry after ~base, doubling, with jitter
+    backoff_max: float = 60.0
+    max_retry_after: float = 600.0        # a longer Retry-After ends the retries instead of waiting
+    max_bytes: int = 50 * 2**20           # reading stops past this size
+    max_pixels: int | None = None         # None: Pillow's Image.MAX_IMAGE_PIXELS
+    content_types: tuple[str, ...] = ("image/", "application/octet-stream", "binary/octet-stream")
+    user_agent_token: str = "mlbuild"     # product token in User-Agent, matched by X-Robots-Tag scopes
+    opt_out: tuple[str, ...] = ("noai", "noimageai", "noindex", "noimageindex", "none")
+    placeholders: Path | None = None      # extra placeholder rules (placeholders.tsv format)
+    retry: str = "none"                   # resume: also redo failed images: "transient" or "all"
+    batch_size: int = 2048                # input rows read at a time
+    max_pending: int | None = None        # images admitted but not finished; None: 32 * concurrency
+    processes: int = 0                    # event loops in parallel processes; 0: one per CPU
+    workers: int = 4                      # threads per process that check, hash and write
+    fsync_interval: float = 1.0           # journal group commit period
+
+    def __post_init__(self) -> None:
+        positive = ("concurrency", "per_host", "connect_timeout", "read_timeout", "total_timeout",
+                    "max_attempts", "max_bytes", "batch_size", "workers")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise MlbuildError(f"download config: {name} must be positive, got {getattr(self, name)}")
+        for name in ("max_redirects", "backoff_base", "backoff_max", "max_retry_after", "fsync_interval",
+                     "processes"):
+            if getattr(self, name) < 0:
+                raise MlbuildError(f"download config: {name} must not be negative")
+        if self.retry not in RETRY_MODES:
+            raise MlbuildError(f"download config: retry must be one of {RETRY_MODES}, got {self.retry!r}")
+        if not self.user_agent_token or any(c.isspace() or c in ";()" for c in self.user_agent_token):
+            raise MlbuildError(f"download config: user_agent_token {self.user_agent_token!r} must be "
+                               f"one word without ';', '(' or ')'")
+
+    @classmethod
+    def from_mapping(cls, values: dict) -> "DownloadConfig":
+        """A config from a TOML table; unknown keys are an error, lists become tuples."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise MlbuildError(f"download config: unknown keys {unknown}; known: {sorted(known)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+    @property
+    def user_agent(self) -> str:
+        """The User-Agent header: a browser-compatible prefix and our product token."""
+        return f"Mozilla/5.0 (compatible; {self.user_agent_token}; mlbuild/{__version__})"
+
+    @property
+    def pixel_limit(self) -> int:
+        """The decompression-bomb limit in pixels, resolved at run time."""
+        if self.max_pixels is not None:
+            return self.max_pixels
+        return Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS is not None else sys.maxsize
+
+    @property
+    def pending_limit(self) -> int:
+        """Most images admitted at once (bounds memory for any input length)."""
+        return self.max_pending or 32 * self.concurrency
+
+    @property
+    def process_count(self) -> int:
+        """Processes to run: `processes`, or one per CPU when 0."""
+        return self.processes or os.cpu_count() or 1
+
+    def per_process(self) -> "DownloadConfig":
+        """The share of one of `process_count` processes: limits divided, so totals hold."""
+        n = self.process_count
+        return replace(self, processes=1, concurrency=max(1, self.concurrency // n),
+                       per_host=max(1, self.per_host // n),
+                       max_pending=max(1, self.pending_limit // n))

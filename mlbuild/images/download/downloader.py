@@ -1,0 +1,120 @@
+"""The download stage: stream rows in, fetch under limits, check, store, journal, summarize.
+
+`download()` runs a whole input on this machine (`config.processes` event loops);
+`download_shard()` runs one shard (a table of rows) in the calling process with its own
+journal, so a distributed engine can run shards anywhere that sees the output folder. Both resume: rows already in a journal are not fetched
+again (unless `config.retry` asks to redo failures). Memory is bounded by the input
+batch size and `config.pending_limit`, whatever the input length.
+
+Output folder:
+    images/abc/<id>.<ext>     the images that passed every check (see `store`)
+    journal/<name>.jsonl      append-only results, one line per finished image
+                              (local-<i>.jsonl: process i of `download`; <shard>.jsonl: a shard)
+    results.parquet           latest result per image, sorted by image_id (RESULTS)
+"""
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from mlbuild.errors import MlbuildError, SkipReport
+from mlbuild.images.download.config import DownloadConfig
+from mlbuild.images.download.inputs import normalize_batch
+from mlbuild.images.download.journal import Journal, journal_paths
+from mlbuild.images.download.processes import journal_name, run_in_processes
+from mlbuild.images.download.results import summarize
+from mlbuild.images.download.runner import Runner, Totals
+from mlbuild.images.download.state import collect_results, done_hashes, write_results
+from mlbuild.images.download.validate import Hasher
+from mlbuild._util.progress import Progress
+
+__all__ = ["DownloadConfig", "DownloadSummary", "download", "download_shard"]
+
+_SHARD_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+@dataclass
+class DownloadSummary:
+    """What a run did, and the state of the whole output folder afterwards."""
+
+    results: Path                 # results.parquet
+    counts: dict[str, int]        # latest status of every image in the folder
+    fetched: Counter = field(default_factory=Counter)  # statuses recorded by this run
+    resumed: int = 0              # input rows skipped because a journal already had them
+    skipped: SkipReport | None = None  # input rows without a URL
+    bytes: int = 0                # body bytes of images stored by this run
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        """A human summary: this run, then the folder's totals by status."""
+        n = sum(self.fetched.values())
+        rate = n / self.seconds if self.seconds else 0.0
+        out = [f"this run: {n:,} images in {self.seconds:.1f}s ({rate:,.1f}/s, "
+               f"{self.bytes / 2**20:,.1f} MiB stored), {self.resumed:,} already done"]
+        if self.skipped is not None and self.skipped.count:
+            out.append(self.skipped.summary())
+        total = sum(self.counts.values())
+        out.append(f"all {total:,} images: " + ", ".join(f"{s} {c:,}" for s, c in self.counts.items()))
+        return out
+
+
+def download(batches: Iterable[pa.RecordBatch], config: DownloadConfig, out_dir: Path,
+             hasher: Hasher | None = None, total: int | None = None) -> DownloadSummary:
+    """Download every row of `batches` (image_id, url[, md5, size]) into `out_dir`; resumable.
+
+    With `config.process_count > 1` the work runs in that many processes, and `hasher`
+    must be picklable (a module-level function).
+    """
+    out_dir, start = Path(out_dir), time.monotonic()
+    skipped = SkipReport("input")
+    rows = _normalized(batches, skipped)
+    with Progress("download", total=total, unit="images") as progress:
+        if config.process_count > 1:
+            done = done_hashes(journal_paths(out_dir), config.retry)
+            totals = run_in_processes(rows, done, config, out_dir, hasher, progress)
+        else:
+            totals = _run_here(rows, config, out_dir, journal_name(0), hasher, progress, every=True)
+    table = write_results(journal_paths(out_dir), out_dir / "results.parquet")
+    return DownloadSummary(out_dir / "results.parquet", summarize(table), totals.statuses,
+                           totals.resumed, skipped, totals.stored_bytes, time.monotonic() - start)
+
+
+def download_shard(rows: pa.Table | pa.RecordBatch, config: DownloadConfig, out_dir: Path,
+                   shard: str, hasher: Hasher | None = None) -> pa.Table:
+    """Download one shard in this process, with its own journal `journal/<shard>.jsonl`.
+
+    Rerunning a shard resumes it (from its own journal). Returns one row per image of the
+    shard (RESULTS schema, sorted by image_id); `collect_results` merges all shards.
+    """
+    if not _SHARD_NAME.fullmatch(shard) or shard.startswith("local-"):
+        raise MlbuildError(f"shard name {shard!r} must match [A-Za-z0-9_.-]+ and not start with 'local-'")
+    batches = rows.to_batches() if isinstance(rows, pa.Table) else [rows]
+    with Progress(f"download {shard}", total=sum(b.num_rows for b in batches), unit="images") as progress:
+        _run_here(_normalized(batches, SkipReport(shard)), config, Path(out_dir), f"{shard}.jsonl",
+                  hasher, progress, every=False)
+    return collect_results([Path(out_dir) / "journal" / f"{shard}.jsonl"])
+
+
+def _run_here(batches: Iterator[pa.RecordBatch], config: DownloadConfig, out_dir: Path, name: str,
+              hasher: Hasher | None, progress: Progress, every: bool) -> Totals:
+    """Run in this process with journal `name`; resume from every journal or just this one."""
+    with Journal(out_dir / "journal" / name, config.fsync_interval) as journal:
+        done = done_hashes(journal_paths(out_dir) if every else [journal.path], config.retry)
+        runner = Runner(config, out_dir, journal, hasher, progress)
+        runner.execute(batches, done)
+    return runner.totals
+
+
+def _normalized(batches: Iterable[pa.RecordBatch], skipped: SkipReport) -> Iterator[pa.RecordBatch]:
+    first = 1
+    for batch in batches:
+        lines = np.arange(first, first + batch.num_rows)
+        first += batch.num_rows
+        yield normalize_batch(batch, "input row", lines, skipped)

@@ -1,0 +1,118 @@
+"""The image stages over shards, for any engine: download (+ hash), hash, near-duplicate join.
+
+Each stage is a plain function of one shard, mapped by an `mlbuild.engines.local` engine (local
+processes or Dask) and merged in shard order, so the result never depends on the engine
+or the number of workers. What every shard needs (the download config, the evaluation
+hashes) goes through the engine's `shared` inputs: a cluster ships it once per worker.
+- download: `fetch_shard` runs `download_shard` (one journal per shard, so a shard that is
+  re-run after a lost worker resumes instead of fetching again), then the journals are
+  merged into `results.parquet`. The output folder must be visible to every worker.
+- hash: `hash_table` over slices of a listing of files.
+- dedup: `dedup_pairs` of each slice of the training hashes against all evaluation hashes
+  (the small side is broadcast, the large side partitioned); the exact search finds the
+  same pairs in any partition, and the merged pairs are sorted as `dedup_pairs` sorts them.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from mlbuild.engines.local import Engine
+from mlbuild.errors import SkipReport
+from mlbuild.images.download.config import DownloadConfig
+from mlbuild.images.neardup import PAIRS, dedup_pairs
+from mlbuild.images.download.downloader import download_shard
+from mlbuild.images.download.journal import journal_paths
+from mlbuild.images.phash import hash_table
+from mlbuild.images.download.state import write_results
+from mlbuild.images.download.validate import Hasher
+from mlbuild._util.progress import Progress
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A named slice of the input: the same rows get the same name on every run (resume)."""
+
+    name: str
+    rows: pa.Table
+
+
+def slices(table: pa.Table, rows: int) -> Iterator[pa.Table]:
+    """Consecutive slices of `rows` rows, each a compact copy (a pyarrow slice pickles its
+    parent's whole buffers, so a view would ship the full table with every task)."""
+    for start in range(0, table.num_rows, rows):
+        n = min(rows, table.num_rows - start)
+        yield table.slice(start, n).take(pa.array(np.arange(n)))
+
+
+def shards(batches: Iterable[pa.RecordBatch], rows: int, prefix: str = "shard") -> Iterator[Shard]:
+    """Stream batches into shards of `rows` rows named `<prefix>-00000`, ... (lazily, so memory
+    holds the shards in flight, whatever the input length)."""
+    pending: list[pa.RecordBatch] = []
+    filled = index = 0
+    for batch in batches:
+        while batch.num_rows:
+            take = min(rows - filled, batch.num_rows)
+            pending.append(batch.slice(0, take))
+            batch, filled = batch.slice(take), filled + take
+            if filled == rows:
+                yield Shard(f"{prefix}-{index:05d}", _compact(pending))
+                pending, filled, index = [], 0, index + 1
+    if pending:
+        yield Shard(f"{prefix}-{index:05d}", _compact(pending))
+
+
+def _compact(batches: list[pa.RecordBatch]) -> pa.Table:
+    table = pa.Table.from_batches(batches)
+    return table.take(pa.array(np.arange(table.num_rows)))
+
+
+def fetch_shard(shard: Shard, config: DownloadConfig, out_dir: Path, hasher: Hasher | None) -> int:
+    """Download (and hash) one shard into out_dir; returns how many of its images have a result."""
+    return download_shard(shard.rows, config, out_dir, shard.name, hasher).num_rows
+
+
+def download_shards(engine: Engine, batches: Iterable[pa.RecordBatch], config: DownloadConfig,
+                    out_dir: Path, shard_rows: int = 100_000, hasher: Hasher | None = None) -> pa.Table:
+    """Download every row of `batches` shard by shard on `engine`; write and return the results.
+
+    Limits in `config` hold per shard in flight: to keep cluster-wide totals (per host
+    above all), pass each worker's share, e.g. `replace(config, processes=W).per_process()`.
+    `hasher` must be a module-level function (it is pickled), e.g. `phash.phash_int`.
+    """
+    out_dir = Path(out_dir)
+    shared = {"config": config, "out_dir": out_dir, "hasher": hasher}
+    with Progress("download shards", unit="images") as progress:
+        for done in engine.map(fetch_shard, shards(batches, shard_rows), shared=shared):
+            progress.update(done)
+    return write_results(journal_paths(out_dir), out_dir / "results.parquet")
+
+
+def hash_files(engine: Engine, listing: pa.Table, kind: str = "phash", fast: bool = False,
+               shard_rows: int = 256) -> tuple[pa.Table, SkipReport]:
+    """`hash_table` over the listing (image_id, path) in shards on `engine`, in listing order."""
+    parts, report = [], SkipReport("path")
+    for at, (part, skipped) in zip(range(0, listing.num_rows, shard_rows),
+                                   engine.map(hash_table, slices(listing, shard_rows),
+                                              shared={"kind": kind, "fast": fast})):
+        parts.append(part)
+        report.count += skipped.count
+        report.examples.extend((at + line, why) for line, why in skipped.examples)
+    del report.examples[report.keep:]
+    if not parts:
+        return listing.append_column(kind, pa.array([], pa.uint64())), report
+    return pa.concat_tables(parts), report
+
+
+def near_duplicates(engine: Engine, train: pa.Table, evals: Mapping[str, pa.Table], max_distance: int,
+                    column: str = "phash", shard_rows: int = 1 << 20) -> pa.Table:
+    """`dedup_pairs(train, evals, ...)` with the training hashes in shards on `engine` and the
+    evaluation hashes shared by all; the same sorted PAIRS table."""
+    shared = {"evals": dict(evals), "max_distance": max_distance, "column": column}
+    found = list(engine.map(dedup_pairs, slices(train, shard_rows), shared=shared))
+    pairs = pa.concat_tables(found) if found else PAIRS.empty_table()
+    return pairs.sort_by([(name, "ascending") for name in PAIRS.names])

@@ -1,0 +1,1 @@
+"""Stage 3, labels: sources to columnar label rows, class remapping, hierarchy propagation."""

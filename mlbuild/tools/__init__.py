@@ -1,0 +1,1 @@
+"""Maintainers' regeneration scripts: shipped manifests, the Open Images -> WordNet table."""
