@@ -26,7 +26,6 @@ import types
 from pathlib import Path
 
 import numpy as np
-
 from photos import DATA
 
 from mlbuild.images.neardup import hamming_pairs, layout, plan_blocks, popcount, spread_bits

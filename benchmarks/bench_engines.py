@@ -42,11 +42,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv  # noqa: F401  (pa.csv)
+from make_source_files import (
+    CHUNK,
+    OI_IMAGE_HEADER,
+    OI_IMAGES,
+    OI_LABELS,
+    _atomic,
+    _image_ids,
+    _write_joined,
+    fall11_chunk,
+    oi_image_chunk,
+    oi_label_chunk,
+)
 
-from make_source_files import (CHUNK, OI_IMAGE_HEADER, OI_IMAGES, OI_LABELS, _atomic, _image_ids, _write_joined,
-                               fall11_chunk, oi_image_chunk, oi_label_chunk)
-from mlbuild.classes import wordnet
 from mlbuild._util.resources import wordnet_map
+from mlbuild.classes import wordnet
 from mlbuild.config import config_from_dict
 from mlbuild.engines.local import LocalEngine
 from mlbuild.pipeline import build

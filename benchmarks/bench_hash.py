@@ -19,14 +19,13 @@ from pathlib import Path
 
 import imagehash
 import numpy as np
+from photos import DATA, realistic_jpegs
 from PIL import Image
 
-from photos import DATA, realistic_jpegs
-
+from mlbuild._util.parquet import read_table
 from mlbuild.cli import main as cli
 from mlbuild.images.neardup import popcount
 from mlbuild.images.phash import hash_sources
-from mlbuild._util.parquet import read_table
 
 
 def timed(run: Callable[[], np.ndarray], passes: int = 2) -> tuple[np.ndarray, float]:

@@ -16,9 +16,8 @@ import sys
 from collections.abc import Callable
 
 import numpy as np
-from PIL import Image, ImageEnhance, ImageOps
-
 from photos import jpeg_roundtrip, load_photos, tiles
+from PIL import Image, ImageEnhance, ImageOps
 
 from mlbuild.images.neardup import hamming_pairs
 from mlbuild.images.phash import hash_images

@@ -46,7 +46,7 @@ class SkipReport:
         if len(self.examples) < self.keep:
             self.examples.append((line, reason))
 
-    def extend(self, lines: "list[int]", reason: str) -> None:
+    def extend(self, lines: list[int], reason: str) -> None:
         """Record many skipped rows sharing one reason."""
         self.count += len(lines)
         room = self.keep - len(self.examples)

@@ -12,28 +12,28 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlbuild import schemas
+from mlbuild._util.memory import trim, use_lean_arrow_pool
+from mlbuild._util.progress import Progress
+from mlbuild.classes.normalize import build_taxonomy, class_targets, map_source_classes, remap, select_classes
+from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.config import BuildConfig, DedupConfig, load_config
+from mlbuild.engines.local import Engine, make_engine
+from mlbuild.images.decontaminate import EvalHashes, duplicate_ids, first_of_duplicates, hash_eval_sets, mark
+from mlbuild.images.download_stage import download_images
 from mlbuild.labels.ingest import SourceData, read_source
 from mlbuild.labels.label_rows import LabelRows, Moved, label_rows
 from mlbuild.labels.propagate import Closure, propagate
-from mlbuild.classes.normalize import (build_taxonomy, class_targets, map_source_classes, remap, select_classes)
-from mlbuild.images.decontaminate import EvalHashes, duplicate_ids, first_of_duplicates, hash_eval_sets, mark
-from mlbuild.images.download_stage import download_images
-from mlbuild.engines.local import Engine, make_engine
-from mlbuild._util.memory import trim, use_lean_arrow_pool
 from mlbuild.manifests.writer import ManifestWriter, with_labels, write_part
-from mlbuild._util.progress import Progress
 from mlbuild.sources.registry import make_adapter
-from mlbuild.classes.taxonomy import Taxonomy
 
 
 @dataclass
@@ -237,7 +237,7 @@ class _Timer:
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
 
-    def __call__(self, name: str) -> "_Timer":
+    def __call__(self, name: str) -> _Timer:
         self.name = name
         return self
 

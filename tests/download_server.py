@@ -88,7 +88,7 @@ class ImageServer:
         with self._lock:
             return self.hits[path]
 
-    def start(self) -> "ImageServer":
+    def start(self) -> ImageServer:
         self._thread.start()
         self._ready.wait(10)
         return self

@@ -1,7 +1,7 @@
 """Helpers shared by the tests of mlbuild.sources."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import pyarrow as pa
 

@@ -8,24 +8,25 @@ import gc
 import os
 import signal
 import time
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-
 from download_server import ImageServer, Page, jpeg_bytes
 from engine_inputs import parquet_files, planted_hashes, write_build
+
+from mlbuild._util.parquet import read_table
 from mlbuild.errors import InputError
 from mlbuild.images.download.config import DownloadConfig
-from mlbuild.images.neardup import dedup_pairs
 from mlbuild.images.download.downloader import download
+from mlbuild.images.neardup import dedup_pairs
 from mlbuild.images.phash import phash_int
 from mlbuild.images.sharded import download_shards, near_duplicates
-from mlbuild._util.parquet import read_table
 from mlbuild.pipeline import build
 
 pytest.importorskip("distributed", reason="the dask engine needs the extra: pip install 'mlbuild[dask]'")

@@ -8,11 +8,21 @@ import pyarrow as pa
 import pytest
 from PIL import Image, ImageOps
 
+from mlbuild._util.parquet import read_table, write_table
 from mlbuild.cli import main
 from mlbuild.images import neardup as dedup
-from mlbuild.images.neardup import (PAIRS, Block, dedup_pairs, expand_ranges, hamming_pairs, layout,
-                                  plan_blocks, popcount, popcount_table, spread_bits)
-from mlbuild._util.parquet import read_table, write_table
+from mlbuild.images.neardup import (
+    PAIRS,
+    Block,
+    dedup_pairs,
+    expand_ranges,
+    hamming_pairs,
+    layout,
+    plan_blocks,
+    popcount,
+    popcount_table,
+    spread_bits,
+)
 
 RNG = np.random.default_rng(20240607)
 

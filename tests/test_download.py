@@ -16,14 +16,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from download_server import ImageServer, Page, jpeg_bytes, png_bytes, png_declaring
 from PIL import Image
 
-from download_server import ImageServer, Page, jpeg_bytes, png_bytes, png_declaring
 from mlbuild.cli import main as cli_main
 from mlbuild.images.download.downloader import DownloadConfig, download, download_shard
 from mlbuild.images.download.journal import Journal, journal_paths, read_journal
-from mlbuild.images.phash import phash_int
 from mlbuild.images.download.state import collect_results
+from mlbuild.images.phash import phash_int
 from mlbuild.schemas import IMAGES
 
 FAST = DownloadConfig(connect_timeout=0.5, read_timeout=0.3, total_timeout=2.0, backoff_base=0.05,

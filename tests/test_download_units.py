@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from download_server import jpeg_bytes, png_declaring
 from PIL import Image
 
-from download_server import jpeg_bytes, png_declaring
 from mlbuild.errors import InputError, MlbuildError, SkipReport
 from mlbuild.images.download.config import DownloadConfig
 from mlbuild.images.download.downloader import download

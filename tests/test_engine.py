@@ -12,20 +12,19 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-
-from mlbuild.labels.ingest import compact
-from mlbuild.schemas import IMAGES
-from mlbuild.sources.base import images_batch
 import pytest
-
 from engine_inputs import parquet_files, planted_hashes, write_build
+
+from mlbuild._util.parquet import read_table
 from mlbuild.config import load_config
 from mlbuild.engines.local import LocalEngine, make_engine
 from mlbuild.images.neardup import dedup_pairs
 from mlbuild.images.phash import hash_table
 from mlbuild.images.sharded import hash_files, near_duplicates
-from mlbuild._util.parquet import read_table
+from mlbuild.labels.ingest import compact
 from mlbuild.pipeline import _image_slice, build
+from mlbuild.schemas import IMAGES
+from mlbuild.sources.base import images_batch
 
 REPO = Path(__file__).resolve().parent.parent
 

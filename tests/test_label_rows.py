@@ -39,10 +39,10 @@ def test_partitions_after_the_move_equal_every_row_repointed(seed, size):
 
 
 def test_label_rows_of_the_sample_are_sorted_and_free_the_sources_arrays():
+    from mlbuild.classes.normalize import build_taxonomy, class_targets, map_source_classes
     from mlbuild.config import load_config
     from mlbuild.labels.ingest import read_source
     from mlbuild.labels.label_rows import label_rows
-    from mlbuild.classes.normalize import build_taxonomy, class_targets, map_source_classes
     from mlbuild.sample import SAMPLE_DIR
     from mlbuild.sources.registry import make_adapter
 

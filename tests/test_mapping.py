@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 
 from mlbuild import cli
+from mlbuild._util.resources import wordnet_map
 from mlbuild.classes import wordnet
-from mlbuild.errors import InputError
 from mlbuild.classes.mapping import Context, NameMapper, TagMapper, map_classes, map_names, openimages_wnids
 from mlbuild.classes.mapping.compounds import namespace_prefixes
 from mlbuild.classes.mapping.lexicon import Lexicon
-from mlbuild.tools.openimages_map import COLUMNS, Inputs, build, write
 from mlbuild.classes.mapping.tables import read_overrides
 from mlbuild.classes.mapping.text import parse_name
-from mlbuild._util.resources import wordnet_map
+from mlbuild.errors import InputError
+from mlbuild.tools.openimages_map import COLUMNS, Inputs, build, write
 
 SHIPPED = wordnet_map("openimages_wordnet.csv")
 OVERRIDES = wordnet_map("openimages_overrides.csv")

@@ -10,11 +10,10 @@ import pyarrow as pa
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
+from mlbuild._util.parquet import read_table, write_table
 from mlbuild.cli import main
 from mlbuild.images.neardup import popcount
-from mlbuild.images.phash import (dhash_int, hash_images, hash_sources, hash_table, pack_bits,
-                                  phash_int)
-from mlbuild._util.parquet import read_table, write_table
+from mlbuild.images.phash import dhash_int, hash_images, hash_sources, hash_table, pack_bits, phash_int
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,16 @@ from sources_helpers import assert_conforms
 from mlbuild import schemas
 from mlbuild.errors import InputError, MlbuildError
 from mlbuild.sources.coco import Coco, CocoConfig
-from mlbuild.sources.ilsvrc import (DevkitOrder, IlsvrcVal, IlsvrcValConfig, ListOrder, SortedWnidOrder,
-                                    read_devkit_ground_truth, read_loc_solution, read_real)
+from mlbuild.sources.ilsvrc import (
+    DevkitOrder,
+    IlsvrcVal,
+    IlsvrcValConfig,
+    ListOrder,
+    SortedWnidOrder,
+    read_devkit_ground_truth,
+    read_loc_solution,
+    read_real,
+)
 
 
 @pytest.fixture

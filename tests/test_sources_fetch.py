@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mlbuild.cli import main
 from mlbuild._util.resources import wordnet_map
+from mlbuild.cli import main
 from mlbuild.sources.official_files import FetchError, KnownFile, fetch, known_files, resolve
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB

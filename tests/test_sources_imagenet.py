@@ -7,8 +7,14 @@ from sources_helpers import assert_conforms
 
 from mlbuild import schemas
 from mlbuild.errors import InputError
-from mlbuild.sources.imagenet import (ImageNetFolder, ImageNetFolderConfig, ImageNetUrls, ImageNetUrlsConfig,
-                                      decode_urls, unquote)
+from mlbuild.sources.imagenet import (
+    ImageNetFolder,
+    ImageNetFolderConfig,
+    ImageNetUrls,
+    ImageNetUrlsConfig,
+    decode_urls,
+    unquote,
+)
 from mlbuild.sources.wnids import class_list, read_lemmas, read_wnid_list
 
 GOOD_LINES = [1, 2, 3, 4, 7, 11, 12, 13, 14]

@@ -10,8 +10,17 @@ from sources_helpers import assert_conforms
 
 from mlbuild import schemas
 from mlbuild.errors import InputError
-from mlbuild.sources.openimages import (IMAGE_ID_PATTERN, IMAGE_ID_REGEX, OpenImages, OpenImagesConfig,
-                                        fixed_width_match, md5_hex, read_descriptions, read_hierarchy, read_mid_list)
+from mlbuild.sources.openimages import (
+    IMAGE_ID_PATTERN,
+    IMAGE_ID_REGEX,
+    OpenImages,
+    OpenImagesConfig,
+    fixed_width_match,
+    md5_hex,
+    read_descriptions,
+    read_hierarchy,
+    read_mid_list,
+)
 
 
 @pytest.fixture

@@ -9,8 +9,15 @@ import pyarrow.csv as pacsv
 import pytest
 
 from mlbuild.errors import InputError
-from mlbuild.sources.textio import (_FILLER_BYTES, check_header, line_blocks, parsed_blocks, split_first,
-                                    split_lines, stream_csv)
+from mlbuild.sources.textio import (
+    _FILLER_BYTES,
+    check_header,
+    line_blocks,
+    parsed_blocks,
+    split_first,
+    split_lines,
+    stream_csv,
+)
 
 
 def test_line_blocks_end_at_newlines_and_keep_every_byte(tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlbuild.errors import TaxonomyError, UnknownClassError
 from mlbuild.classes.taxonomy import Taxonomy
+from mlbuild.errors import TaxonomyError, UnknownClassError
 
 ANIMAL, CANINE, DOG, DOMESTIC, PUPPY, HUNTING_DOG, HOUND = (
     "n00015388", "n02083346", "n02084071", "n01317541", "n01322604", "n02087122", "n02087551")

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
+from mlbuild.classes.vocabulary import read_vocab_file
 from mlbuild.cli import main
 from mlbuild.errors import InputError
-from mlbuild.classes.vocabulary import read_vocab_file
 
 
 def test_vocab_command_merges_sources_and_writes_manifests(tmp_path):

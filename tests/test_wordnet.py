@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlbuild.classes import wordnet
-from mlbuild.errors import UnknownClassError
 from mlbuild._util.resources import wordnet_map
+from mlbuild.classes import wordnet
 from mlbuild.classes.wordnet.export import _reader, export
+from mlbuild.errors import UnknownClassError
 
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
 needs_debian = pytest.mark.skipif(not (DEBIAN_WORDNET / "index.sense").is_file(),

@@ -41,7 +41,7 @@ class Progress:
                          f"{rate:,.0f}/s {elapsed:.1f}s{end}")
         sys.stderr.flush()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from mlbuild._util.resources import wordnet_map
 from mlbuild.classes import wordnet
+from mlbuild.classes.taxonomy import Taxonomy
+from mlbuild.classes.vocabulary import read_vocab_file
 from mlbuild.config import ClassesConfig, TaxonomyConfig
 from mlbuild.errors import InputError
 from mlbuild.labels.propagate import Closure
-from mlbuild._util.resources import wordnet_map
-from mlbuild.classes.taxonomy import Taxonomy
-from mlbuild.classes.vocabulary import read_vocab_file
 
 OPENIMAGES_MAP = "openimages_wordnet.csv"
 

@@ -10,16 +10,16 @@ WordNet plus those operations, so their order never leaves a stale edge.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
 
 from mlbuild.classes import wordnet as wordnet_module
-from mlbuild.errors import TaxonomyError, UnknownClassError
 from mlbuild.classes.wordnet import WordNet
+from mlbuild.errors import TaxonomyError, UnknownClassError
 
 DEFAULT_RELATIONS = ("hypernym", "instance_hypernym")
 # Weakest link names an edge that crosses several relations (and custom edges are weakest).
@@ -57,7 +57,7 @@ class Dag:
     wnids: list[str]
     parents: list[dict[int, str]]          # class -> {parent class: relation}
     order: list[int]                       # topological order, parents first
-    nearest: "_NearestMembers"             # WordNet row -> nearest classes above it
+    nearest: _NearestMembers             # WordNet row -> nearest classes above it
 
     @cached_property
     def index(self) -> dict[str, int]:
@@ -96,7 +96,7 @@ class Taxonomy:
     @classmethod
     def from_wnids(cls, wnids: Iterable[str], source: str | None = None,
                    relations: Iterable[str] = DEFAULT_RELATIONS,
-                   wordnet: WordNet | None = None) -> "Taxonomy":
+                   wordnet: WordNet | None = None) -> Taxonomy:
         """A taxonomy of the given WNIDs; with source, each remembers `source:wnid`."""
         tax = cls(wordnet, relations)
         tax.add_all(wnids, source)
@@ -201,7 +201,7 @@ class Taxonomy:
             wnid = self.aliases[wnid]
         return wnid
 
-    def _rollback(self) -> "_Rollback":
+    def _rollback(self) -> _Rollback:
         return _Rollback(self)
 
     # -- queries --------------------------------------------------------------------------------

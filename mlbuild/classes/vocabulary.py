@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
-from mlbuild.errors import InputError
 from mlbuild._util.parquet import write_table
 from mlbuild.classes.taxonomy import DEFAULT_RELATIONS, Taxonomy
+from mlbuild.errors import InputError
 
 _WNID = re.compile(r"n\d{8}")
 

@@ -8,10 +8,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mlbuild._util.parquet import read_table, write_table
 from mlbuild.errors import InputError
 from mlbuild.images.neardup import DEFAULT_MAX_DISTANCE, MAX_DISTANCE, dedup_pairs
 from mlbuild.images.phash import KINDS
-from mlbuild._util.parquet import read_table, write_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlbuild.errors import InputError, SkipReport
-from mlbuild.images.phash import KINDS, hash_table
 from mlbuild._util.parquet import read_table, write_table
 from mlbuild._util.progress import Progress
+from mlbuild.errors import InputError, SkipReport
+from mlbuild.images.phash import KINDS, hash_table
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 LISTING = pa.schema([("image_id", pa.string()), ("path", pa.string())])

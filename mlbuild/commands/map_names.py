@@ -5,11 +5,11 @@ import argparse
 from pathlib import Path
 
 from mlbuild.classes import wordnet
-from mlbuild.errors import InputError
 from mlbuild.classes.mapping import map_names
 from mlbuild.classes.mapping.classes import overridden
 from mlbuild.classes.mapping.tables import read_overrides, write_csv
 from mlbuild.classes.vocabulary import read_vocab_file
+from mlbuild.errors import InputError
 
 COLUMNS = ("name", "wnid", "synset", "score", "method", "reason", "evidence")
 

@@ -36,8 +36,9 @@ import sys
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from mlbuild.errors import MlbuildError
 
@@ -128,7 +129,7 @@ class DaskEngine:
             self._cluster.close()
             self._cluster = None
 
-    def __enter__(self) -> "DaskEngine":
+    def __enter__(self) -> DaskEngine:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -21,7 +21,6 @@ from mlbuild.images.duplicate_keys import components, flickr_photo_ids, key_grou
 from mlbuild.images.neardup import PAIRS, dedup_pairs
 from mlbuild.images.phash import hash_table
 
-
 CHUNK_ROWS = 1 << 21
 
 

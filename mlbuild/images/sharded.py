@@ -21,16 +21,16 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from mlbuild._util.progress import Progress
 from mlbuild.engines.local import Engine
 from mlbuild.errors import SkipReport
 from mlbuild.images.download.config import DownloadConfig
-from mlbuild.images.neardup import PAIRS, dedup_pairs
 from mlbuild.images.download.downloader import download_shard
 from mlbuild.images.download.journal import journal_paths
-from mlbuild.images.phash import hash_table
 from mlbuild.images.download.state import write_results
 from mlbuild.images.download.validate import Hasher
-from mlbuild._util.progress import Progress
+from mlbuild.images.neardup import PAIRS, dedup_pairs
+from mlbuild.images.phash import hash_table
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,18 @@ label rules of `LabelsConfig`. Memory holds the image table plus 17 bytes per la
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlbuild import schemas
-from mlbuild.config import LabelsConfig, SourceSpec
-from mlbuild.labels.joins import ImageIndex
 from mlbuild._util.progress import Progress
 from mlbuild._util.threads import ordered_map
+from mlbuild.config import LabelsConfig, SourceSpec
+from mlbuild.labels.joins import ImageIndex
 from mlbuild.sources.base import SourceAdapter
 
 POSITIVE, NEGATIVE, IGNORED = 1, -1, 0
@@ -72,7 +72,7 @@ class _LabelParts:
         self.parts: list[tuple[np.ndarray, ...]] = []
         self.unknown = 0
 
-    def add(self, batch: "_Prepared", codes: "ClassCodes") -> None:
+    def add(self, batch: _Prepared, codes: ClassCodes) -> None:
         """Add a prepared batch, its local class codes turned into the source's codes."""
         self.unknown += batch.unknown
         self.parts.append((batch.rows, codes.of(batch.classes)[batch.local_codes], batch.confidence,
@@ -126,7 +126,7 @@ def _read_images(adapter: SourceAdapter) -> pa.Table:
     return compact(pa.Table.from_batches(batches, schema=schemas.IMAGES))
 
 
-def _read_labels(adapter: SourceAdapter, index: ImageIndex, codes: "ClassCodes", rules: LabelsConfig,
+def _read_labels(adapter: SourceAdapter, index: ImageIndex, codes: ClassCodes, rules: LabelsConfig,
                  labels: _LabelParts) -> None:
     """The adapter's label rows, joined to image rows by `index`, prepared in worker threads."""
     def prepare(item: tuple[int, pa.RecordBatch]) -> _Prepared:
@@ -147,7 +147,7 @@ def _with_positions(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, pa
         position += batch.num_rows
 
 
-def _read_labeled_images(adapter: SourceAdapter, codes: "ClassCodes", rules: LabelsConfig,
+def _read_labeled_images(adapter: SourceAdapter, codes: ClassCodes, rules: LabelsConfig,
                          labels: _LabelParts) -> pa.Table:
     """Images and their one label each, in one pass: a label's image row is its own row."""
     with Progress(f"read {adapter.name} images and labels", unit="images") as progress:

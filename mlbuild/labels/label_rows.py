@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlbuild._util.arrays import range_positions, stable_argsort
 from mlbuild.labels.ingest import NEGATIVE, SourceData
 from mlbuild.labels.propagate import Closure
-from mlbuild._util.arrays import range_positions, stable_argsort
 
 
 @dataclass
@@ -25,10 +25,10 @@ class LabelRows:
     conf: np.ndarray        # float32
     negative: np.ndarray    # bool
 
-    def select(self, mask: np.ndarray) -> "LabelRows":
+    def select(self, mask: np.ndarray) -> LabelRows:
         return LabelRows(self.image[mask], self.cls[mask], self.conf[mask], self.negative[mask])
 
-    def slice(self, lo: int, hi: int) -> "LabelRows":
+    def slice(self, lo: int, hi: int) -> LabelRows:
         return LabelRows(self.image[lo:hi], self.cls[lo:hi], self.conf[lo:hi], self.negative[lo:hi])
 
     def bounds(self, n_images: int, size: int) -> list[tuple[int, int]]:
@@ -36,12 +36,12 @@ class LabelRows:
         starts = np.searchsorted(self.image, np.arange(0, n_images + size, size))
         return list(zip(starts[:-1].tolist(), starts[1:].tolist()))
 
-    def remapped(self, target: Closure) -> "LabelRows":
+    def remapped(self, target: Closure) -> LabelRows:
         """Rows with each class replaced by its targets (one row per target; none if it has none)."""
         index, classes = target.expand(self.cls)
         return LabelRows(self.image[index], classes, self.conf[index], self.negative[index])
 
-    def put(self, at: int, rows: "LabelRows") -> int:
+    def put(self, at: int, rows: LabelRows) -> int:
         """Copy `rows` into these arrays from row `at`; returns the row after them."""
         end = at + len(rows.image)
         self.image[at:end], self.cls[at:end], self.conf[at:end], self.negative[at:end] = \
@@ -49,7 +49,7 @@ class LabelRows:
         return end
 
     @staticmethod
-    def concat(parts: list["LabelRows"]) -> "LabelRows":
+    def concat(parts: list[LabelRows]) -> LabelRows:
         return LabelRows(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("image", "cls", "conf",
                                                                                    "negative")))
 
@@ -111,7 +111,7 @@ class Moved:
     source: np.ndarray       # the duplicate image each row came from
 
     @classmethod
-    def of(cls, rows: LabelRows, first: np.ndarray) -> "Moved":
+    def of(cls, rows: LabelRows, first: np.ndarray) -> Moved:
         """The rows of every duplicate image (found by binary search: rows are sorted by image)."""
         dup = np.flatnonzero(first != np.arange(len(first)))
         lo, hi = np.searchsorted(rows.image, dup), np.searchsorted(rows.image, dup, side="right")

@@ -28,20 +28,20 @@ class Closure:
         return len(self.indptr) - 1
 
     @classmethod
-    def ancestors(cls, tax: Taxonomy) -> "Closure":
+    def ancestors(cls, tax: Taxonomy) -> Closure:
         """Each class -> itself and all its ancestors."""
         indptr, indices = tax.closure(include_self=True)
         return cls(indptr, indices)
 
     @classmethod
-    def from_lists(cls, rows: list[list[int]]) -> "Closure":
+    def from_lists(cls, rows: list[list[int]]) -> Closure:
         """A closure from explicit per-class lists (each sorted, self included)."""
         indptr = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum([len(r) for r in rows], out=indptr[1:])
         indices = np.fromiter((c for r in rows for c in r), dtype=np.int32, count=int(indptr[-1]))
         return cls(indptr, indices)
 
-    def inverse(self) -> "Closure":
+    def inverse(self) -> Closure:
         """The transposed closure: for ancestors, each class -> itself and its descendants."""
         owners = np.repeat(np.arange(self.n_classes, dtype=np.int32), np.diff(self.indptr))
         order = np.lexsort((owners, self.indices))

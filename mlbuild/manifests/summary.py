@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from mlbuild.errors import InputError
 from mlbuild._util.parquet import read_table
+from mlbuild.errors import InputError
 
 
 def summarize(out_dir: Path, top: int = 10) -> str:

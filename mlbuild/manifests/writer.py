@@ -23,12 +23,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mlbuild import __version__
+from mlbuild._util.parquet import read_table, write_table
+from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.config import BuildConfig
 from mlbuild.images.neardup import PAIRS
 from mlbuild.labels.propagate import Propagated
-from mlbuild._util.parquet import read_table, write_table
 from mlbuild.sources.registry import input_files
-from mlbuild.classes.taxonomy import Taxonomy
 
 IMAGE_EXTRA = pa.schema([
     pa.field("labels", pa.list_(pa.int32())), pa.field("confidences", pa.list_(pa.float32())),

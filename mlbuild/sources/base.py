@@ -8,7 +8,7 @@ had to re-encode are counted in `repairs`.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from mlbuild import schemas
 from mlbuild.errors import SkipReport
+
 
 class RepairReport(SkipReport):
     """Counts rows a reader kept after re-encoding a field (e.g. a non-UTF-8 URL)."""

@@ -9,9 +9,9 @@ The eval files are small (val2017: 5,000 images); they are parsed whole with `js
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc

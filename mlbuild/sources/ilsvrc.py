@@ -12,9 +12,9 @@ order. Each order is its own type and every reader demands the one its file uses
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -54,7 +54,7 @@ class SortedWnidOrder(ClassOrder):
     """0-based index into the sorted WNIDs (torchvision, timm, ReaL)."""
 
     @classmethod
-    def from_file(cls, path: Path) -> "SortedWnidOrder":
+    def from_file(cls, path: Path) -> SortedWnidOrder:
         """From `LOC_synset_mapping.txt` (`wnid names`) or a one-WNID-per-line list; must be sorted."""
         wnids, names = _wnid_lines(path)
         if pc.any(pc.not_equal(wnids, wnids.take(pc.sort_indices(wnids)))).as_py():
@@ -68,7 +68,7 @@ class DevkitOrder(ClassOrder):
     base = 1
 
     @classmethod
-    def from_file(cls, path: Path) -> "DevkitOrder":
+    def from_file(cls, path: Path) -> DevkitOrder:
         """From `wnid id name` lines whose ids are exactly 1..N."""
         lines = text_lines(path)
         numbers = np.flatnonzero(pc.not_equal(lines, "").to_numpy(zero_copy_only=False)) + 1
@@ -97,7 +97,7 @@ class ListOrder(ClassOrder):
         self.name = name
 
     @classmethod
-    def from_file(cls, path: Path, name: str) -> "ListOrder":
+    def from_file(cls, path: Path, name: str) -> ListOrder:
         """From a one-WNID-per-line list."""
         return cls(read_wnid_list(path), None, path, name)
 

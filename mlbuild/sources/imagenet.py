@@ -10,10 +10,11 @@ the row is counted in `repairs`. The class of an image is the WNID prefix of its
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import NamedTuple
 from urllib.parse import quote_from_bytes
 
 import numpy as np
@@ -21,8 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlbuild.errors import InputError
-from mlbuild.sources.base import (SourceAdapter, classes_table, failing_rows, images_batch, labels_batch,
-                                  record_skips)
+from mlbuild.sources.base import SourceAdapter, classes_table, failing_rows, images_batch, labels_batch, record_skips
 from mlbuild.sources.textio import BLOCK_BYTES, parsed_blocks, split_first, split_lines
 from mlbuild.sources.wnids import class_list, is_wnid, names_for, read_lemmas
 
@@ -92,7 +92,7 @@ class ImageNetUrls(SourceAdapter):
         for rows in self._blocks(True, make):
             yield rows.result
 
-    def _blocks(self, decode: bool, make: Callable[[pa.Array, pa.Array], object]) -> Iterator["_Rows"]:
+    def _blocks(self, decode: bool, make: Callable[[pa.Array, pa.Array], object]) -> Iterator[_Rows]:
         """Each block's valid rows turned into `make(ids, urls)` in worker threads, in file order.
 
         Skips and repairs are recorded here, where the blocks' first lines are known.

@@ -19,9 +19,9 @@ from urllib.parse import unquote, urlparse
 
 import requests
 
-from mlbuild.errors import MlbuildError
 from mlbuild._util.progress import Progress
 from mlbuild._util.resources import wordnet_map
+from mlbuild.errors import MlbuildError
 
 CHUNK_BYTES = 1 << 16  # a broken transfer loses at most the chunk being read
 RETRYABLE = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)

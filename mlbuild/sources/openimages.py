@@ -10,9 +10,9 @@ naming file, line and field. Verified negatives (confidence 0) are kept.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -20,8 +20,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from mlbuild.errors import InputError
-from mlbuild.sources.base import (SourceAdapter, classes_table, edges_table, failing_rows, images_batch,
-                                  labels_batch, record_skips)
+from mlbuild.sources.base import (
+    SourceAdapter,
+    classes_table,
+    edges_table,
+    failing_rows,
+    images_batch,
+    labels_batch,
+    record_skips,
+)
 from mlbuild.sources.textio import CSV_BLOCK_BYTES, check_header, fail_at_first, stream_csv, text_lines
 
 IMAGE_COLUMNS = ["ImageID", "Subset", "OriginalURL", "OriginalLandingURL", "License", "AuthorProfileURL",

@@ -10,9 +10,9 @@ location is skipped and counted with its line (CSV) or 1-based row number (Parqu
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa

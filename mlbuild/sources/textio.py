@@ -6,16 +6,17 @@ named, and reads in blocks of bounded size so memory does not grow with the file
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from mlbuild.errors import InputError
 from mlbuild._util.threads import ordered_map
+from mlbuild.errors import InputError
 
 BLOCK_BYTES = 32 << 20
 # Blocks of `stream_csv` (and of pyarrow's own streaming reader, which reads up to 32 blocks

@@ -13,13 +13,13 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-
+from mlbuild._util.resources import wordnet_map
 from mlbuild.classes.mapping.classes import map_classes
 from mlbuild.classes.mapping.names import Mapping, NameMapper
-from mlbuild.classes.mapping.tables import OPENIMAGES_TABLE as TABLE, read_overrides, write_csv
-from mlbuild._util.resources import wordnet_map
-from mlbuild.sources.openimages import read_descriptions, read_hierarchy, read_mid_list
+from mlbuild.classes.mapping.tables import OPENIMAGES_TABLE as TABLE
+from mlbuild.classes.mapping.tables import read_overrides, write_csv
 from mlbuild.classes.vocabulary import read_vocab_file
+from mlbuild.sources.openimages import read_descriptions, read_hierarchy, read_mid_list
 
 OVERRIDES = "openimages_overrides.csv"
 COLUMNS = ("mid", "display_name", "wnid", "synset", "method", "score", "reason", "evidence")
@@ -41,7 +41,7 @@ class Inputs:
     overrides: Path | None = None
 
     @classmethod
-    def under(cls, data: Path, overrides: Path | None) -> "Inputs":
+    def under(cls, data: Path, overrides: Path | None) -> Inputs:
         """The standard file names under a data folder laid out like ../shared/data."""
         return cls(data / DESCRIPTIONS, data / HIERARCHY, data / VOCABULARY, overrides)
 

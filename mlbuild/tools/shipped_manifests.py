@@ -19,15 +19,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlbuild.labels.propagate import Closure, propagate
 from mlbuild._util.parquet import write_table
-from mlbuild.classes.normalize import OPENIMAGES_MAP, read_class_map
 from mlbuild._util.resources import wordnet_map
+from mlbuild.classes.normalize import OPENIMAGES_MAP, read_class_map
+from mlbuild.classes.taxonomy import Taxonomy
+from mlbuild.classes.vocabulary import read_vocab_file
+from mlbuild.labels.propagate import Closure, propagate
 from mlbuild.sources.coco import Coco, CocoConfig
 from mlbuild.sources.ilsvrc import IlsvrcVal, IlsvrcValConfig
 from mlbuild.sources.openimages import read_descriptions
-from mlbuild.classes.taxonomy import Taxonomy
-from mlbuild.classes.vocabulary import read_vocab_file
 
 
 def unified_vocabulary(data: Path) -> Taxonomy:

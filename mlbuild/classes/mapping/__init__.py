@@ -8,8 +8,8 @@ Open Images table. See docs/mapping.md for the algorithm.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Iterable, Sequence
 
 from mlbuild.classes.mapping.classes import map_classes
 from mlbuild.classes.mapping.names import Context, Mapping, NameMapper

@@ -10,7 +10,7 @@ informs its children.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from mlbuild.classes.mapping.names import Context, Mapping, NameMapper
 from mlbuild.classes.mapping.tables import Override

@@ -22,8 +22,8 @@ the last word as head (`Salt and pepper shakers` -> shaker, not pepper shaker).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.lexicon import Candidate, Lexicon

@@ -58,7 +58,7 @@ class Lexicon:
 
     @staticmethod
     @lru_cache(maxsize=1)
-    def shared() -> "Lexicon":
+    def shared() -> Lexicon:
         """One lexicon over the shipped snapshot and word list, shared by every mapper of the process."""
         return Lexicon()
 

@@ -21,8 +21,8 @@ lookup tier; below `min_score` the name stays unmapped (`ambiguous_low_score`).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
 
 import numpy as np
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
 
-from mlbuild.errors import InputError
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes.wordnet import WordNet
+from mlbuild.errors import InputError
 
 OPENIMAGES_TABLE = "openimages_wordnet.csv"
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Sequence
 
 from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.lexicon import Lexicon

@@ -16,8 +16,8 @@ from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
-from mlbuild.errors import InputError
 from mlbuild._util.resources import wordnet_map
+from mlbuild.errors import InputError
 
 WORDLIST = "wordnet30_other_pos.tsv"
 # index file -> part-of-speech letter; sense-key ss_type digits of the same parts of speech.

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mlbuild.errors import UnknownClassError
 from mlbuild._util.resources import wordnet_map
+from mlbuild.errors import UnknownClassError
 
 SNAPSHOT = "wordnet30_nouns.parquet"
 RELATIONS = ("hypernym", "instance_hypernym", "part_holonym", "member_holonym", "substance_holonym")
@@ -76,7 +76,7 @@ class WordNet:
         return json.loads((self._table.schema.metadata or {}).get(b"wordnet.noun_exceptions", b"{}"))
 
     @classmethod
-    def from_file(cls, path: Path) -> "WordNet":
+    def from_file(cls, path: Path) -> WordNet:
         """Load a snapshot written by `mlbuild wordnet export`."""
         return cls(pq.ParquetFile(path).read())  # ParquetFile skips the dataset layer: ~0.15 s less
 

@@ -57,7 +57,7 @@ class DownloadConfig:
                                f"one word without ';', '(' or ')'")
 
     @classmethod
-    def from_mapping(cls, values: dict) -> "DownloadConfig":
+    def from_mapping(cls, values: dict) -> DownloadConfig:
         """A config from a TOML table; unknown keys are an error, lists become tuples."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
@@ -87,7 +87,7 @@ class DownloadConfig:
         """Processes to run: `processes`, or one per CPU when 0."""
         return self.processes or os.cpu_count() or 1
 
-    def per_process(self) -> "DownloadConfig":
+    def per_process(self) -> DownloadConfig:
         """The share of one of `process_count` processes: limits divided, so totals hold."""
         n = self.process_count
         return replace(self, processes=1, concurrency=max(1, self.concurrency // n),

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from mlbuild._util.progress import Progress
 from mlbuild.errors import MlbuildError, SkipReport
 from mlbuild.images.download.config import DownloadConfig
 from mlbuild.images.download.inputs import normalize_batch
@@ -33,7 +34,6 @@ from mlbuild.images.download.results import summarize
 from mlbuild.images.download.runner import Runner, Totals
 from mlbuild.images.download.state import collect_results, done_hashes, write_results
 from mlbuild.images.download.validate import Hasher
-from mlbuild._util.progress import Progress
 
 __all__ = ["DownloadConfig", "DownloadSummary", "download", "download_shard"]
 

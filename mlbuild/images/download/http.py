@@ -12,7 +12,7 @@ import asyncio
 import email.utils
 import random
 import time
-from datetime import timezone
+from datetime import UTC
 
 import aiohttp
 from yarl import URL
@@ -49,7 +49,7 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
@@ -109,7 +109,7 @@ class Fetcher:
             result.final_url = str(err.request_info.real_url)
         except (aiohttp.InvalidUrlClientError, aiohttp.NonHttpUrlClientError) as err:
             result.fail("invalid_url", f"{type(err).__name__}: {err}")
-        except asyncio.TimeoutError as err:  # before ClientError/OSError: aiohttp's timeouts are both
+        except TimeoutError as err:  # before ClientError/OSError: aiohttp's timeouts are both
             result.fail("timeout", f"{type(err).__name__}: {err}" if str(err) else type(err).__name__)
         except aiohttp.ClientConnectorDNSError as err:
             result.fail("dns", str(err))

@@ -39,7 +39,7 @@ class Placeholders:
         return any(w == width and h == height and (not fmts or fmt in fmts) and p.search(host)
                    for p, w, h, fmts in self.images)
 
-    def merged(self, other: "Placeholders") -> "Placeholders":
+    def merged(self, other: Placeholders) -> Placeholders:
         """The union of two rule sets."""
         return Placeholders(self.urls + other.urls, self.sha256 | other.sha256,
                             self.images + other.images)

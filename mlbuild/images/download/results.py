@@ -73,7 +73,7 @@ class ImageResult:
     final_url: str | None = None
     error: str | None = None
 
-    def fail(self, status: str, error: str | None = None) -> "ImageResult":
+    def fail(self, status: str, error: str | None = None) -> ImageResult:
         """Mark this result failed with `status` (one of STATUSES); returns self."""
         self.status, self.error = status, (error[:500] if error else error)
         return self

@@ -48,7 +48,7 @@ class Totals:
         self.stored_bytes = 0
         self.resumed = 0
 
-    def add(self, other: "Totals") -> None:
+    def add(self, other: Totals) -> None:
         """Add another run's totals (a worker process's) to these."""
         self.statuses.update(other.statuses)
         self.stored_bytes += other.stored_bytes

@@ -16,9 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlbuild._util.parquet import write_table
 from mlbuild.images.download.journal import iter_journal, read_journal
 from mlbuild.images.download.results import OK, RESULTS, TRANSIENT
-from mlbuild._util.parquet import write_table
 
 _HASH_KEY = "0123456789123456"  # pandas' documented default, pinned so hashes never change
 
