@@ -5,7 +5,8 @@ Hashes are synthetic but shaped like real pHashes: each is the median threshold 
 block of DCT coefficients whose amplitude falls as 1/frequency (natural-image statistics), so
 the DC bit is always set and nearly every hash has 32 ones (distances are even); mixing in one
 of 1,000 shared "scene" templates clusters them, so that block keys collide and unrelated pairs
-come close at least as often as for pHashes of real photograph crops (section 1 compares). The training set also has near-duplicate families (5% of rows copy another row with
+come close at least as often as for pHashes of real photograph crops (section 1 compares). The
+training set also has near-duplicate families (5% of rows copy another row with
 0-4 bits flipped) and one placeholder hash repeated 20,000 times (Flickr's "photo unavailable"
 image is that common in URL-list datasets); 2,200 evaluation hashes are planted at distance
 0..10 from training hashes. The 10M x 200k search runs in a fresh subprocess so that its peak
@@ -119,7 +120,8 @@ def realism(rng: np.random.Generator) -> None:
                          ("uniform random", rng.integers(0, 2 ** 64, len(real), dtype=np.uint64), None)):
         bits = np.unpackbits(h.astype(">u8").view(np.uint8).reshape(-1, 8), axis=1)[:, 1:].mean(axis=0)
         print(f"| {name} | {bits.min():.2f}-{bits.max():.2f} | {np.mean(popcount(h) == 32):.1%} | "
-              f"{block_collision_ratio(h, src)} | {close_pair_rate(h, src, 6):.1e} | {close_pair_rate(h, src, 12):.1e} |")
+              f"{block_collision_ratio(h, src)} | {close_pair_rate(h, src, 6):.1e} | "
+              f"{close_pair_rate(h, src, 12):.1e} |")
     print(f"\nreal crops with contiguous row-major blocks (no spread_bits): block-key collisions / uniform "
           f"{block_collision_ratio(real, source, spread=False)}\n")
 

@@ -63,9 +63,9 @@ def main() -> int:
     print("| method | images/s per core | vs imagehash | bits vs exact |")
     print("|---|---|---|---|")
     for kind in ("phash", "dhash"):
-        ref, t_ref = timed(lambda: imagehash_baseline(paths, kind))
-        exact, t_exact = timed(lambda: hash_sources(paths, kind).hashes)
-        fast, t_fast = timed(lambda: hash_sources(paths, kind, fast=True).hashes)
+        ref, t_ref = timed(lambda kind=kind: imagehash_baseline(paths, kind))
+        exact, t_exact = timed(lambda kind=kind: hash_sources(paths, kind).hashes)
+        fast, t_fast = timed(lambda kind=kind: hash_sources(paths, kind, fast=True).hashes)
         assert (exact == ref).all(), f"exact {kind} differs from imagehash"
         n = len(paths)
         print(f"| imagehash.{kind} | {n / t_ref:,.0f} | 1.00x | (reference) |")

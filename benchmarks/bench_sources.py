@@ -165,8 +165,9 @@ def main() -> None:
             r = best(kinds, paths[key], args.repeat, args.compare_with, args.block_mib)
             for kind in kinds:
                 print(report(kind, paths[key], r[kind]), flush=True)
-            print(f"{key} / bare open_csv stream: wall {r[key]['seconds'] / r['bare-open_csv-stream']['seconds']:.2f}x, "
-                  f"CPU {r[key]['cpu_seconds'] / r['bare-open_csv-stream']['cpu_seconds']:.2f}x")
+            bare = r['bare-open_csv-stream']
+            print(f"{key} / bare open_csv stream: wall {r[key]['seconds'] / bare['seconds']:.2f}x, "
+                  f"CPU {r[key]['cpu_seconds'] / bare['cpu_seconds']:.2f}x")
             if args.compare_with:
                 other = r[f"{key} (other)"]
                 print(f"{key} this tree / other: wall {r[key]['seconds'] / other['seconds']:.2f}x, "

@@ -25,9 +25,12 @@ IMAGES = pa.schema([
 
 LABELS = pa.schema([
     pa.field("image_id", pa.string(), nullable=False),
-    pa.field("source_class", pa.string(), nullable=False),    # class id in the source vocabulary: WNID, MID, name, tag
-    pa.field("confidence", pa.float32(), nullable=False),     # 1 present, 0 verified absent, fraction for machine labels
-    pa.field("label_source", pa.string(), nullable=False),    # "imagenet", "verification", "crowdsource-verification", "machine", "real", ...
+    # class id in the source vocabulary: WNID, MID, name, tag
+    pa.field("source_class", pa.string(), nullable=False),
+    # 1 present, 0 verified absent, fraction for machine labels
+    pa.field("confidence", pa.float32(), nullable=False),
+    # "imagenet", "verification", "crowdsource-verification", "machine", "real", ...
+    pa.field("label_source", pa.string(), nullable=False),
 ])
 
 CLASSES = pa.schema([

@@ -8,7 +8,8 @@ from mlbuild.labels.joins import ImageIndex, hex_keys
 
 
 def test_hex_keys_parse_prefixed_fixed_width_hex():
-    keys = hex_keys(pa.array(["openimages:000060e3121c7305", "openimages:ffffffffffffffff", "openimages:00000000000000aB"]))
+    keys = hex_keys(pa.array(["openimages:000060e3121c7305", "openimages:ffffffffffffffff",
+                              "openimages:00000000000000aB"]))
     assert keys.tolist() == [0x60E3121C7305, 0xFFFFFFFFFFFFFFFF, 0xAB]
     assert hex_keys(pa.array(["x:12", "x:123"])) is None          # not fixed width
     assert hex_keys(pa.array(["a:12", "b:34"])) is None           # prefixes differ

@@ -164,7 +164,8 @@ def test_real_class_lists_and_hierarchy(shared_data):
 
 IMAGE_ID_CASES = ["0123456789abcdef", "0000a1b2c3d4e5f6", "0123456789ABCDEF", "0123456789abcdeF", "0123456789abcde",
                   "0123456789abcdef0", "0123456789abcdeg", "0123456789abcd-f", " 123456789abcdef", "0123456789abcde\n",
-                  "0123456789abcdé", "0123456789abcdeé", "0123456789abcdef\u00e9", "0123456789abcd\u0661\u0662", "", None]
+                  "0123456789abcdé", "0123456789abcdeé", "0123456789abcdef\u00e9", "0123456789abcd\u0661\u0662",
+                  "", None]
 
 
 @pytest.mark.parametrize("start, stop", [(0, None), (3, 11), (15, None)])

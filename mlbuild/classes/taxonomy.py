@@ -288,7 +288,7 @@ class _Rollback:
         t._dag = None
         if exc_type is None:
             try:
-                t.dag  # validate now, so the failing operation is the one that reports
+                _ = t.dag  # validate now, so the failing operation is the one that reports
                 return
             except TaxonomyError:
                 t.classes, t.aliases, t.custom_edges, t._dag = self.saved

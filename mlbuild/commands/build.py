@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-resume", dest="resume", action="store_false",
                    help="start over instead of keeping finished parts of an interrupted build")
     p.add_argument("--engine", choices=["local", "dask"], help="executor (default: config or local)")
-    p.add_argument("--workers", type=int, help="worker processes for the local engine / LocalCluster (default: one per core)")
+    p.add_argument("--workers", type=int,
+                   help="worker processes for the local engine / LocalCluster (default: one per core)")
     p.add_argument("--scheduler", help="dask scheduler address tcp://HOST:PORT (default: start a LocalCluster)")
     p.set_defaults(func=run)
 

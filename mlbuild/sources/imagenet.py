@@ -238,12 +238,12 @@ class ImageNetFolder(SourceAdapter):
 
     def images(self) -> Iterator[pa.RecordBatch]:
         """IMAGES batches of about `batch_rows` files."""
-        for images, labels in self.labeled_images():
+        for images, _ in self.labeled_images():
             yield images
 
     def labels(self) -> Iterator[pa.RecordBatch]:
         """LABELS batches: the folder WNID of each file."""
-        for images, labels in self.labeled_images():
+        for _, labels in self.labeled_images():
             yield labels
 
     one_label_per_image = True

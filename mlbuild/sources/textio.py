@@ -26,7 +26,7 @@ T = TypeVar("T")
 # Control bytes that text lists practically never contain; one that is absent from a block
 # serves as the CSV delimiter, so pyarrow splits that block into exactly one field per line
 # (a block containing all of them takes a slower numpy path).
-_FILLER_BYTES = b"\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f"
+_FILLER_BYTES = bytes([*range(0x01, 0x09), 0x0B, *range(0x0E, 0x20)])
 
 
 def line_blocks(path: Path, block_bytes: int = BLOCK_BYTES, skip_lines: int = 0) -> Iterator[bytes]:

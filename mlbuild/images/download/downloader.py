@@ -2,8 +2,9 @@
 
 `download()` runs a whole input on this machine (`config.processes` event loops);
 `download_shard()` runs one shard (a table of rows) in the calling process with its own
-journal, so a distributed engine can run shards anywhere that sees the output folder. Both resume: rows already in a journal are not fetched
-again (unless `config.retry` asks to redo failures). Memory is bounded by the input
+journal, so a distributed engine can run shards anywhere that sees the output folder. Both
+resume: rows already in a journal are not fetched again (unless `config.retry` asks to redo
+failures). Memory is bounded by the input
 batch size and `config.pending_limit`, whatever the input length.
 
 Output folder:
