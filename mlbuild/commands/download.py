@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 
 from mlbuild.images.download.config import DownloadConfig
@@ -23,7 +24,17 @@ _OPTIONS = {
     "batch_size": (int, "input rows read at a time"),
     "processes": (int, "parallel event loops (0: one per CPU)"),
     "workers": (int, "threads per process that decode, hash and write"),
+    "resize_mode": (str, "none (keep the original bytes), keep_ratio (longer side = image size), "
+                         "shorter_side, center_crop (square)"),
+    "image_size": (int, "target size in pixels for --resize-mode"),
+    "max_aspect_ratio": (float, "refuse images whose longer/shorter side exceeds this (bad_aspect_ratio)"),
+    "min_image_size": (int, "refuse images whose shorter side is under this (too_small)"),
+    "encode_format": (str, "format of resized images: jpeg, webp, png"),
+    "encode_quality": (int, "JPEG/WebP quality of resized images, 1-100"),
+    "output_format": (str, "files, webdataset or parquet (shards packed after the download)"),
+    "shard_size": (int, "images per shard"),
 }
+_CHOICES = {f.name: f.metadata["choices"] for f in fields(DownloadConfig) if "choices" in f.metadata}
 _FIELDS = {"timeout": "total_timeout", "user_agent": "user_agent_token"}
 
 
@@ -41,15 +52,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     defaults = DownloadConfig()
     for option, (type_, text) in _OPTIONS.items():
         default = getattr(defaults, _FIELDS.get(option, option))
-        p.add_argument("--" + option.replace("_", "-"), type=type_, dest=option,
-                       metavar={int: "N", float: "SECONDS", str: "TOKEN", Path: "FILE"}[type_],
+        p.add_argument("--" + option.replace("_", "-"), type=type_, dest=option, choices=_CHOICES.get(option),
+                       metavar=None if option in _CHOICES else "RATIO" if option == "max_aspect_ratio" else
+                       {int: "N", float: "SECONDS", str: "TOKEN", Path: "FILE"}[type_],
                        help=text + ("" if default is None else f" (default: {default})"))
+    p.add_argument("--skip-reencode", action=argparse.BooleanOptionalAction, dest="skip_reencode",
+                   help="keep the bytes of an image already in the output format and size (default: yes)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Download, then print this run's numbers and the folder's totals by status."""
-    values = {_FIELDS.get(o, o): getattr(args, o) for o in _OPTIONS if getattr(args, o) is not None}
+    values = {_FIELDS.get(o, o): getattr(args, o) for o in (*_OPTIONS, "skip_reencode")
+              if getattr(args, o) is not None}
     if args.retry_failed:
         values["retry"] = args.retry_failed
     config = DownloadConfig.from_mapping(values)

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from PIL import Image
 
 from mlbuild import __version__
 from mlbuild.errors import MlbuildError
+from mlbuild.images.download.resize import ENCODE_FORMATS, RESIZE_MODES, ResizeSpec
 from mlbuild.images.download.results import RETRY_MODES
+
+OUTPUT_FORMATS = ("files", "webdataset", "parquet")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,16 @@ class DownloadConfig:
     processes: int = 0                    # event loops in parallel processes; 0: one per CPU
     workers: int = 4                      # threads per process that check, hash and write
     fsync_interval: float = 1.0           # journal group commit period
+    # what is stored (docs/download.md "Resize and shards"; mlbuild.images.download.resize)
+    resize_mode: str = field(default="none", metadata={"choices": RESIZE_MODES})
+    image_size: int = field(default=256, metadata={"min": 1})
+    max_aspect_ratio: float | None = field(default=None, metadata={"min": 1.0})
+    min_image_size: int = field(default=0, metadata={"min": 0})
+    encode_format: str = field(default="jpeg", metadata={"choices": ENCODE_FORMATS})
+    encode_quality: int = field(default=95, metadata={"min": 1, "max": 100})
+    skip_reencode: bool = True            # keep the bytes of an image already in format and size
+    output_format: str = field(default="files", metadata={"choices": OUTPUT_FORMATS})
+    shard_size: int = field(default=10_000, metadata={"min": 1})  # images per webdataset/parquet shard
 
     def __post_init__(self) -> None:
         positive = ("concurrency", "per_host", "connect_timeout", "read_timeout", "total_timeout",
@@ -52,6 +65,15 @@ class DownloadConfig:
                 raise MlbuildError(f"download config: {name} must not be negative")
         if self.retry not in RETRY_MODES:
             raise MlbuildError(f"download config: retry must be one of {RETRY_MODES}, got {self.retry!r}")
+        if self.output_format not in OUTPUT_FORMATS:
+            raise MlbuildError(f"download config: output_format must be one of {OUTPUT_FORMATS}, "
+                               f"got {self.output_format!r}")
+        if self.shard_size < 1:
+            raise MlbuildError("download config: shard_size must be positive")
+        try:
+            self.resize  # noqa: B018 - validates the resize settings
+        except ValueError as err:
+            raise MlbuildError(f"download config: {err}") from None
         if not self.user_agent_token or any(c.isspace() or c in ";()" for c in self.user_agent_token):
             raise MlbuildError(f"download config: user_agent_token {self.user_agent_token!r} must be "
                                f"one word without ';', '(' or ')'")
@@ -64,6 +86,12 @@ class DownloadConfig:
         if unknown:
             raise MlbuildError(f"download config: unknown keys {unknown}; known: {sorted(known)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+    @property
+    def resize(self) -> ResizeSpec:
+        """The resize and encode settings as one value."""
+        return ResizeSpec(self.resize_mode, self.image_size, self.max_aspect_ratio, self.min_image_size,
+                          self.encode_format, self.encode_quality, self.skip_reencode)
 
     @property
     def user_agent(self) -> str:

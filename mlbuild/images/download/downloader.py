@@ -4,18 +4,22 @@
 `download_shard()` runs one shard (a table of rows) in the calling process with its own
 journal, so a distributed engine can run shards anywhere that sees the output folder. Both
 resume: rows already in a journal are not fetched again (unless `config.retry` asks to redo
-failures). Memory is bounded by the input
-batch size and `config.pending_limit`, whatever the input length.
+failures). Memory is bounded by the input batch size and `config.pending_limit`, whatever
+the input length.
 
 Output folder:
     images/abc/<id>.<ext>     the images that passed every check (see `store`)
     journal/<name>.jsonl      append-only results, one line per finished image
                               (local-<i>.jsonl: process i of `download`; <shard>.jsonl: a shard)
     results.parquet           latest result per image, sorted by image_id (RESULTS)
+    shards/shard-NNNNN.tar    with output_format webdataset (or .parquet): the ok images in
+                              image_id order, `shard_size` per shard, packed after the
+                              download (`mlbuild.images.shard_writer`), with _stats.json each
 """
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -24,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mlbuild._util.progress import Progress
 from mlbuild.errors import MlbuildError, SkipReport
@@ -31,10 +36,11 @@ from mlbuild.images.download.config import DownloadConfig
 from mlbuild.images.download.inputs import normalize_batch
 from mlbuild.images.download.journal import Journal, journal_paths
 from mlbuild.images.download.processes import journal_name, run_in_processes
-from mlbuild.images.download.results import summarize
+from mlbuild.images.download.results import OK, summarize
 from mlbuild.images.download.runner import Runner, Totals
 from mlbuild.images.download.state import collect_results, done_hashes, write_results
 from mlbuild.images.download.validate import Hasher
+from mlbuild.images.shard_writer import ShardSummary, sample_key, write_shards
 
 __all__ = ["DownloadConfig", "DownloadSummary", "download", "download_shard"]
 
@@ -50,17 +56,24 @@ class DownloadSummary:
     fetched: Counter = field(default_factory=Counter)  # statuses recorded by this run
     resumed: int = 0              # input rows skipped because a journal already had them
     skipped: SkipReport | None = None  # input rows without a URL
-    bytes: int = 0                # body bytes of images stored by this run
+    bytes: int = 0                # bytes of the files stored by this run (after any resize)
     seconds: float = 0.0
+    shards: ShardSummary | None = None  # with output_format webdataset or parquet
 
     def lines(self) -> list[str]:
-        """A human summary: this run, then the folder's totals by status."""
+        """A human summary: this run (rates, statuses), shards, then the folder's totals by status."""
         n = sum(self.fetched.values())
-        rate = n / self.seconds if self.seconds else 0.0
-        out = [f"this run: {n:,} images in {self.seconds:.1f}s ({rate:,.1f}/s, "
-               f"{self.bytes / 2**20:,.1f} MiB stored), {self.resumed:,} already done"]
+        secs = self.seconds or float("inf")
+        out = [f"this run: {n:,} images in {self.seconds:.1f}s ({n / secs:,.1f} images/s, "
+               f"{self.bytes / 2**20:,.1f} MiB stored, {self.bytes / 2**20 / secs:,.1f} MiB/s), "
+               f"{self.resumed:,} already done"]
+        if n:
+            out.append("this run by status: " + ", ".join(
+                f"{s} {c:,} ({100 * c / n:.1f}%)" for s, c in sorted(self.fetched.items(), key=lambda x: -x[1])))
         if self.skipped is not None and self.skipped.count:
             out.append(self.skipped.summary())
+        if self.shards is not None:
+            out.extend(self.shards.lines())
         total = sum(self.counts.values())
         out.append(f"all {total:,} images: " + ", ".join(f"{s} {c:,}" for s, c in self.counts.items()))
         return out
@@ -83,8 +96,30 @@ def download(batches: Iterable[pa.RecordBatch], config: DownloadConfig, out_dir:
         else:
             totals = _run_here(rows, config, out_dir, journal_name(0), hasher, progress, every=True)
     table = write_results(journal_paths(out_dir), out_dir / "results.parquet")
+    shards = pack_results(table, config, out_dir)
     return DownloadSummary(out_dir / "results.parquet", summarize(table), totals.statuses,
-                           totals.resumed, skipped, totals.stored_bytes, time.monotonic() - start)
+                           totals.resumed, skipped, totals.stored_bytes, time.monotonic() - start, shards)
+
+
+SHARD_META = ["image_id", "url", "sha256", "width", "height", "phash"]
+
+
+def pack_results(results: pa.Table, config: DownloadConfig, out_dir: Path) -> ShardSummary | None:
+    """With output_format webdataset/parquet: pack the ok images into `out_dir/shards` (resumable)."""
+    if config.output_format == "files":
+        return None
+    ok = results.filter(pc.equal(results.column("status"), OK))
+    rows = ok.select(SHARD_META + ["path"])
+    rows = rows.append_column("key", pa.array([sample_key(i) for i in rows.column("image_id").to_pylist()],
+                                              pa.string()))
+    out_dir = Path(out_dir)
+
+    def load(row: dict) -> tuple[bytes, str]:
+        return (out_dir / row["path"]).read_bytes(), row["path"].rsplit(".", 1)[-1]
+
+    return write_shards(rows, load, out_dir / "shards", "shard", config.shard_size, config.output_format,
+                        SHARD_META, threads=config.workers,
+                        report=lambda line: print(line, file=sys.stderr))
 
 
 def download_shard(rows: pa.Table | pa.RecordBatch, config: DownloadConfig, out_dir: Path,

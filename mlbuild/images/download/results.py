@@ -32,6 +32,8 @@ STATUSES = (
     "md5_mismatch",         # MD5 differs from the source's `md5`
     "not_image",            # Pillow cannot decode the bytes fully
     "decompression_bomb",   # more pixels than the limit (Pillow's MAX_IMAGE_PIXELS by default)
+    "too_small",            # shorter side under min_image_size
+    "bad_aspect_ratio",     # longer / shorter side over max_aspect_ratio
 )
 TRANSIENT = frozenset({"rate_limited", "http_5xx", "timeout", "dns", "connection", "truncated"})
 RETRY_MODES = ("none", "transient", "all")
@@ -48,6 +50,9 @@ RESULTS = pa.schema([
     pa.field("format", pa.string()),                     # Pillow format name: JPEG, PNG, ...
     pa.field("phash", pa.uint64()),                      # from the hasher, when one is given
     pa.field("path", pa.string()),                       # file relative to the output folder, ok only
+    pa.field("stored_width", pa.int32()),                # the stored file's size (after resize), ok only
+    pa.field("stored_height", pa.int32()),
+    pa.field("stored_bytes", pa.int64()),
     pa.field("attempts", pa.int32(), nullable=False),
     pa.field("final_url", pa.string()),                  # after redirects
     pa.field("error", pa.string()),                      # short reason for a failure
@@ -69,9 +74,13 @@ class ImageResult:
     format: str | None = None
     phash: int | None = None
     path: str | None = None
+    stored_width: int | None = None
+    stored_height: int | None = None
+    stored_bytes: int | None = None
     attempts: int = 0
     final_url: str | None = None
     error: str | None = None
+    output: object = None  # the Encoded image to store when resizing (not recorded)
 
     def fail(self, status: str, error: str | None = None) -> ImageResult:
         """Mark this result failed with `status` (one of STATUSES); returns self."""
@@ -83,7 +92,7 @@ class ImageResult:
         return {name: getattr(self, name) for name in _FIELD_NAMES}
 
 
-_FIELD_NAMES = tuple(f.name for f in fields(ImageResult))
+_FIELD_NAMES = tuple(f.name for f in fields(ImageResult) if f.name != "output")
 
 
 def summarize(table: pa.Table) -> dict[str, int]:

@@ -179,7 +179,7 @@ class Runner:
         if body is not None:
             await handoff.run(self._check_and_store, result, body, md5, size)
             if result.status == OK:
-                self.totals.stored_bytes += len(body)
+                self.totals.stored_bytes += result.stored_bytes
         self._finished.append(result)
         if len(self._finished) == 1:
             asyncio.get_running_loop().call_soon(self._record)
@@ -204,6 +204,12 @@ class Runner:
                          size: int | None) -> None:
         """Worker thread: validate the bytes, then write the file before it is journaled."""
         host = urlsplit(result.final_url or result.url or "").hostname or ""
-        check_body(result, body, md5, size, self.rules, host, self.config.pixel_limit, self.hasher)
+        check_body(result, body, md5, size, self.rules, host, self.config.pixel_limit, self.hasher,
+                   self.config.resize)
         if result.status == OK:
-            result.path = self.store.save(result.image_id, result.format, body)
+            out, result.output = result.output, None
+            data, fmt = (out.data, out.format) if out is not None else (body, result.format)
+            result.path = self.store.save(result.image_id, fmt, data)
+            result.stored_bytes = len(data)
+            result.stored_width, result.stored_height = (out.width, out.height) if out else (result.width,
+                                                                                            result.height)

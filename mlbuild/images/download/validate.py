@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from PIL import Image
 
 from mlbuild.images.download.placeholders import Placeholders
+from mlbuild.images.download.resize import ResizeSpec, draft_request, orientation, oriented_size, rejection, reshape
 from mlbuild.images.download.results import ImageResult
 
 Hasher = Callable[[Image.Image], int]
@@ -66,8 +67,12 @@ def content_type_ok(value: str | None, allowed: tuple[str, ...]) -> bool:
 
 def check_body(result: ImageResult, body: bytes, md5: str | None, size: int | None,
                rules: Placeholders, host: str, max_pixels: int,
-               hasher: Hasher | None = None) -> ImageResult:
-    """Fill sha256, size and image fields of `result` and set its status from the bytes."""
+               hasher: Hasher | None = None, resize: ResizeSpec | None = None) -> ImageResult:
+    """Fill sha256, size and image fields of `result` and set its status from the bytes.
+
+    With an active `resize`, `result.output` gets the image to store (`resize.reshape`); the
+    recorded sha256, width, height and pHash are always those of the original image.
+    """
     result.bytes, result.sha256 = len(body), hashlib.sha256(body).hexdigest()
     if size is not None and len(body) != size:
         return result.fail("size_mismatch", f"{len(body)} bytes, source says {size}")
@@ -75,30 +80,55 @@ def check_body(result: ImageResult, body: bytes, md5: str | None, size: int | No
         return result.fail("md5_mismatch", f"md5 differs from source's {md5}")
     if rules.sha256_matches(result.sha256):
         return result.fail("placeholder", "bytes equal a known placeholder")
+    resize = resize if resize is not None and resize.active else None
     try:
-        img = _decode(body, max_pixels)
+        img = _open(body, max_pixels)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         return result.fail("decompression_bomb", str(err))
     except _DECODE_ERRORS as err:
         return result.fail("not_image", f"{type(err).__name__}: {err}")
     with img:
         result.width, result.height, result.format = img.width, img.height, img.format
-        if rules.image_matches(host, img.width, img.height, img.format):
-            return result.fail("placeholder", f"{img.format} {img.width}x{img.height} "
+        orient = orientation(img) if resize else 1
+        try:
+            if resize and hasher is None and img.format == "JPEG":  # a pHash needs every pixel
+                img.draft(img.mode, draft_request(img.width, img.height, orient, resize))
+            img.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            return result.fail("decompression_bomb", str(err))
+        except _DECODE_ERRORS as err:
+            return result.fail("not_image", f"{type(err).__name__}: {err}")
+        if rules.image_matches(host, result.width, result.height, result.format):
+            return result.fail("placeholder", f"{img.format} {result.width}x{result.height} "
                                               f"from {host} is a known placeholder")
         if hasher is not None:
             result.phash = _uint64(hasher(img))
+        if resize:
+            return _reshaped(result, img, body, resize, orient)
     return result
 
 
-def _decode(body: bytes, max_pixels: int) -> Image.Image:
-    """The fully decoded image; raises before decoding if it has more than max_pixels."""
+def _reshaped(result: ImageResult, img: Image.Image, body: bytes, resize: ResizeSpec,
+              orient: int) -> ImageResult:
+    """Apply the size rules and the resize; the output goes to `result.output`."""
+    raw = (result.width, result.height)
+    refused = rejection(*oriented_size(*raw, orient), resize)
+    if refused is not None:
+        return result.fail(*refused)
+    try:
+        result.output = reshape(img, body, resize, orient, raw)
+    except _DECODE_ERRORS as err:
+        return result.fail("not_image", f"cannot convert: {type(err).__name__}: {err}")
+    return result
+
+
+def _open(body: bytes, max_pixels: int) -> Image.Image:
+    """The image, opened but not decoded; raises if it has more than max_pixels."""
     img = Image.open(io.BytesIO(body))
     if img.width * img.height > max_pixels:
         img.close()
         raise Image.DecompressionBombError(f"{img.width}x{img.height} pixels exceeds "
                                            f"the limit of {max_pixels:,}")
-    img.load()
     return img
 
 

@@ -1,0 +1,216 @@
+"""Training shards: samples packed in a fixed order, `shard_size` per file, each file atomic.
+
+A shard is a WebDataset tar (`{key}.{ext}` image + `{key}.json` labels, in key order
+within the file) or a Parquet file (one row per sample: key, image bytes, format, and the
+label fields as columns). Shard i of a prefix holds samples i*N .. i*N+N-1 of the caller's
+order, so the same samples give byte-identical shards whatever the run or the kills.
+
+Each shard is written under `tmp/` as `<name>.part`, fsync'd and renamed into place, then
+its `<name>_stats.json` is written (atomically); a rerun skips a shard whose stats name
+the same keys, and rewrites any other. A killed run leaves at most a `.part` file in
+`tmp/`, which no reader globbing `*.tar` / `*.parquet` takes for a shard.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mlbuild.images.download.store import file_stem
+
+SHARD_FORMATS = ("webdataset", "parquet")
+Loader = Callable[[dict], tuple[bytes, str]]  # a sample's row -> (image bytes, file extension)
+
+
+def sample_key(image_id: str) -> str:
+    """The sample key of an image id: filesystem-safe, unique, and without '.' (WebDataset
+    splits a member name at its first dot)."""
+    return file_stem(image_id).replace(".", "%2e")
+
+
+@dataclass
+class ShardStats:
+    """What writing one shard did (also its `_stats.json`)."""
+
+    shard: str
+    count: int
+    image_bytes: int
+    keys_sha256: str
+    seconds: float
+    skipped: bool = False  # already complete from an earlier run
+
+    def line(self) -> str:
+        """One progress line: images, MiB and rates of this shard."""
+        if self.skipped:
+            return f"{self.shard}: {self.count:,} images (already written)"
+        secs = max(self.seconds, 1e-9)
+        return (f"{self.shard}: {self.count:,} images, {self.image_bytes / 2**20:,.1f} MiB in {self.seconds:.1f}s "
+                f"({self.count / secs:,.0f} images/s, {self.image_bytes / 2**20 / secs:,.1f} MiB/s)")
+
+
+@dataclass
+class ShardSummary:
+    """Every shard of one prefix, in order."""
+
+    shards: list[ShardStats] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return sum(s.count for s in self.shards)
+
+    def lines(self) -> list[str]:
+        """Per-shard lines, then the totals."""
+        written = [s for s in self.shards if not s.skipped]
+        secs = sum(s.seconds for s in written)
+        size = sum(s.image_bytes for s in written)
+        total = (f"{len(self.shards)} shards, {self.count:,} images; written now: {len(written)} shards, "
+                 f"{sum(s.count for s in written):,} images, {size / 2**20:,.1f} MiB in {secs:.1f}s")
+        return [s.line() for s in self.shards] + [total]
+
+
+def write_shards(rows: pa.Table, load: Loader, out_dir: Path, prefix: str, shard_size: int,
+                 fmt: str = "webdataset", meta_columns: list[str] | None = None, threads: int = 4,
+                 report: Callable[[str], None] | None = None) -> ShardSummary:
+    """Write `rows` (in their order; columns `key`, the loader's, and `meta_columns`) as shards.
+
+    `load(row)` returns a sample's image bytes and extension; it runs on `threads` threads.
+    Every column in `meta_columns` goes into the sample's JSON (or Parquet columns).
+    """
+    if fmt not in SHARD_FORMATS:
+        raise ValueError(f"shard format must be one of {SHARD_FORMATS}, got {fmt!r}")
+    out_dir = Path(out_dir)
+    tmp = out_dir / "tmp"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = ShardSummary()
+    meta_columns = meta_columns or []
+    ext = "tar" if fmt == "webdataset" else "parquet"
+    with ThreadPoolExecutor(threads) as pool:
+        for index, start in enumerate(range(0, rows.num_rows, shard_size)):
+            chunk = rows.slice(start, shard_size)
+            name = f"{prefix}-{index:05d}"
+            stats = _write_one(chunk, load, pool, out_dir, tmp, name, ext, meta_columns)
+            summary.shards.append(stats)
+            if report is not None:
+                report(stats.line())
+    shutil.rmtree(tmp, ignore_errors=True)
+    return summary
+
+
+def _write_one(chunk: pa.Table, load: Loader, pool: ThreadPoolExecutor, out_dir: Path, tmp: Path,
+               name: str, ext: str, meta_columns: list[str]) -> ShardStats:
+    """Write (or keep) one shard; its stats file is written last."""
+    keys = chunk.column("key").to_pylist()
+    digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()
+    target, stats_path = out_dir / f"{name}.{ext}", out_dir / f"{name}_stats.json"
+    old = _read_stats(stats_path)
+    if target.is_file() and old is not None and old.get("keys_sha256") == digest:
+        return ShardStats(name, old["count"], old["image_bytes"], digest, 0.0, skipped=True)
+    start = time.monotonic()
+    records = chunk.to_pylist()
+    tmp.mkdir(parents=True, exist_ok=True)
+    part = tmp / f"{name}.{ext}.part"
+    samples = _loaded(records, load, pool)
+    if ext == "tar":
+        size = _write_tar(part, samples, meta_columns)
+    else:
+        schema = pa.schema([("key", pa.string()), ("image", pa.binary()), ("format", pa.string())])
+        for c in meta_columns:
+            if c not in schema.names:
+                schema = schema.append(chunk.schema.field(c))
+        size = _write_parquet(part, samples, schema)
+    os.replace(part, target)
+    stats = ShardStats(name, len(records), size, digest, time.monotonic() - start)
+    _atomic_json(stats_path, {k: v for k, v in stats.__dict__.items() if k != "skipped"})
+    return stats
+
+
+def _loaded(records: list[dict], load: Loader, pool: ThreadPoolExecutor,
+            window: int = 64) -> Iterator[tuple[dict, bytes, str]]:
+    """(record, image bytes, extension) in order, at most `window` images loaded ahead."""
+    pending: deque = deque()
+    for record in records:
+        pending.append((record, pool.submit(load, record)))
+        if len(pending) >= window:
+            record_, future = pending.popleft()
+            yield record_, *future.result()
+    while pending:
+        record_, future = pending.popleft()
+        yield record_, *future.result()
+
+
+def _meta(record: dict, meta_columns: list[str]) -> bytes:
+    return json.dumps({c: record[c] for c in meta_columns}, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _write_tar(path: Path, samples: Iterator[tuple[dict, bytes, str]], meta_columns: list[str]) -> int:
+    """A deterministic tar (fixed mtime, owner, mode; image then JSON per sample), fsync'd.
+    Returns the image bytes written."""
+    size = 0
+    with open(path, "wb") as fh:
+        with tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for record, data, ext in samples:
+                _add(tar, f"{record['key']}.{ext}", data)
+                _add(tar, f"{record['key']}.json", _meta(record, meta_columns))
+                size += len(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return size
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), 0, 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _write_parquet(path: Path, samples: Iterator[tuple[dict, bytes, str]], schema: pa.Schema,
+                   group: int = 256) -> int:
+    """One row per sample (`schema`: key, image, format, meta columns), row groups of `group`, fsync'd."""
+    size, rows = 0, []
+    with pq.ParquetWriter(path, schema, compression="zstd", compression_level=1) as writer:
+        for record, data, ext in samples:
+            rows.append({"key": record["key"], "image": data, "format": ext,
+                         **{c: record[c] for c in schema.names[3:]}})
+            size += len(data)
+            if len(rows) == group:
+                writer.write_table(pa.Table.from_pylist(rows, schema))
+                rows = []
+        if rows:
+            writer.write_table(pa.Table.from_pylist(rows, schema))
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+    return size
+
+
+def _read_stats(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _atomic_json(path: Path, value: dict) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
+    with open(partial, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(partial, path)
+
+
+def shard_files(out_dir: Path, prefix: str, fmt: str = "webdataset") -> list[Path]:
+    """The complete shards of a prefix, in order."""
+    ext = "tar" if fmt == "webdataset" else "parquet"
+    return sorted(Path(out_dir).glob(f"{prefix}-[0-9][0-9][0-9][0-9][0-9].{ext}"))
+
