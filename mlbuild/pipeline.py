@@ -28,10 +28,12 @@ from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.config import BuildConfig, DedupConfig, load_config
 from mlbuild.engines.local import Engine, make_engine
 from mlbuild.images.decontaminate import EvalHashes, duplicate_ids, first_of_duplicates, hash_eval_sets, mark
+from mlbuild.images.download.config import DownloadConfig
 from mlbuild.images.download_stage import download_images
 from mlbuild.labels.ingest import SourceData, read_source
 from mlbuild.labels.label_rows import LabelRows, Moved, label_rows
 from mlbuild.labels.propagate import Closure, propagate
+from mlbuild.manifests.webdataset_export import export_webdataset
 from mlbuild.manifests.writer import ManifestWriter, with_labels, write_part
 from mlbuild.sources.registry import make_adapter
 
@@ -101,6 +103,10 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
                 runner.close()
     with timer("finish"):
         counts = writer.finish(tax, sources, mapped, timer.timings)
+    shards = DownloadConfig(**config.download.options) if config.download.enabled else None
+    if shards is not None and shards.output_format != "files":
+        export_webdataset(Path(out_dir), Path(out_dir) / "shards", shard_size=shards.shard_size,
+                          fmt=shards.output_format, threads=shards.workers)
     return BuildResult(Path(out_dir), counts, timer.timings)
 
 

@@ -238,14 +238,15 @@ def test_build_export_and_loaders(server, tmp_path):
         'url_column = "url"\nlabels_column = "labels"\nlabel_kind = "wnid"\n\n'
         '[[eval]]\nkind = "tabular"\nname = "ev"\npath = "eval.csv"\nid_column = "image_id"\n'
         'url_column = "url"\nlabels_column = "labels"\nlabel_kind = "wnid"\nsplit = "eval"\n\n'
-        '[download]\nenabled = true\n[download.options]\nprocesses = 1\nmax_attempts = 1\n'
-        'resize_mode = "center_crop"\nimage_size = 24\nencode_format = "webp"\n')
+        '[download]\nenabled = true\nprocesses = 1\nmax_attempts = 1\nresize_mode = "center_crop"\n'
+        'image_size = 24\nencode_format = "webp"\noutput_format = "webdataset"\nshard_size = 2\n')
     out = build(tmp_path / "build.toml", tmp_path / "out").out_dir
     manifest = {r["image_id"]: r for r in pq.read_table(out / "images").to_pylist()}
-    summary = export_webdataset(out, tmp_path / "wds", shard_size=2)
+    summary = export_webdataset(out, out / "shards", shard_size=2)  # the build wrote them: all kept
     assert summary.left_out["no file"] == 1 and set(summary.splits) == {"train", "eval"}
+    assert all(s.skipped for split in summary.splits.values() for s in split.shards)
     wnids = pq.read_table(out / "classes.parquet").column("wnid").to_pylist()
-    tars = sorted((tmp_path / "wds").glob("*.tar"))
+    tars = sorted((out / "shards").glob("*.tar"))
     assert [p.name for p in tars] == ["eval-00000.tar", "train-00000.tar"]
     samples = list(iter_shards(tars, len(wnids), decode=True))
     assert sorted(s.meta["image_id"] for s in samples) == ["ev:v1", "web:cat", "web:cup"]
@@ -260,8 +261,6 @@ def test_build_export_and_loaders(server, tmp_path):
     frame = read_manifest(out / "images", ["image_id", "phash"])
     exact = {i: (None if v is pd.NA else int(v)) for i, v in zip(frame["image_id"], frame["phash"])}
     assert exact == {i: r["phash"] for i, r in manifest.items()} and any(v and v >= 2**53 for v in exact.values())
-    again = export_webdataset(out, tmp_path / "wds", shard_size=2)  # rerun: every shard kept
-    assert all(s.skipped for split in again.splits.values() for s in split.shards)
     parquet = export_webdataset(out, tmp_path / "pq", shard_size=2, fmt="parquet")
     assert parquet.splits["train"].count == 2
     rows = [s.meta["image_id"] for s in iter_shards(sorted((tmp_path / "pq").glob("train-*.parquet")))]
