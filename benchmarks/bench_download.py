@@ -16,6 +16,13 @@ it cannot share /work/venv) and pass `--img2dataset PATH/TO/bin/img2dataset`:
 img2dataset runs with `--resize_mode no --skip_reencode True` (decode to check, keep the
 original bytes: the same work as mlbuild's decode check) and `--disable_all_reencoding
 True` (no decode at all) as a lower bound on its work.
+
+With `--resize`, both resize to a 256-pixel shorter side, re-encode as JPEG quality 95 and
+write WebDataset shards: mlbuild `--resize-mode shorter_side --image-size 256
+--output-format webdataset`, img2dataset `--resize_mode keep_ratio --image_size 256
+--output_format webdataset` (img2dataset's keep_ratio is mlbuild's shorter_side).
+`--size` sets the served photos' size. CPU and peak memory come from wait4() on each
+tool's process (its own and its reaped children's CPU; the largest process's peak RSS).
 """
 from __future__ import annotations
 
@@ -24,7 +31,6 @@ import io
 import json
 import multiprocessing as mp
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -84,24 +90,41 @@ def serve(images: list[bytes], port_pipe, stop_event) -> None:
     asyncio.run(main())
 
 
+PEAK_RSS: list[float] = []  # GiB, one per run_timed call
+
+
 def run_timed(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
-    """Run a command to completion; (wall seconds, CPU seconds of it and its children, stdout)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """Run a command to completion; (wall seconds, CPU seconds of it and its children, stdout).
+
+    The peak RSS of its largest process (GiB) is appended to PEAK_RSS.
+    """
+    log = WORK / "child.log"
     start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    with open(log, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise SystemExit(f"{cmd[0]} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, done.stdout
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed ({proc.returncode}):\n{log.read_text()[-3000:]}")
+    PEAK_RSS.append(usage.ru_maxrss / 2**20)
+    return wall, usage.ru_utime + usage.ru_stime, ""
 
 
-def mlbuild_run(listing: Path, out: Path, concurrency: int, processes: int) -> tuple[float, float, int]:
+RESIZE_MLBUILD = ["--resize-mode", "shorter_side", "--image-size", "256", "--encode-quality", "95",
+                  "--output-format", "webdataset", "--shard-size", "2500"]
+RESIZE_I2D = ["--resize_mode", "keep_ratio", "--image_size", "256", "--encode_quality", "95",
+              "--output_format", "webdataset"]
+
+
+def mlbuild_run(listing: Path, out: Path, concurrency: int, processes: int,
+                extra: list[str] = ()) -> tuple[float, float, int]:
     shutil.rmtree(out, ignore_errors=True)
     wall, cpu, _ = run_timed([sys.executable, "-m", "mlbuild", "download", str(listing), "--out", str(out),
                               "--concurrency", str(concurrency), "--per-host", str(concurrency),
-                              "--processes", str(processes)])
+                              "--processes", str(processes), *extra])
+    if "webdataset" in extra:  # every stored image must be in a shard
+        return wall, cpu, sum(json.loads(p.read_text())["count"] for p in (out / "shards").glob("*_stats.json"))
     table = pq.read_table(out / "results.parquet", columns=["status"])
     ok = sum(1 for s in table.column("status").to_pylist() if s == "ok")
     return wall, cpu, ok
@@ -111,10 +134,10 @@ def img2dataset_run(exe: str, urls: Path, out: Path, processes: int, threads: in
                     extra: list[str]) -> tuple[float, float, int]:
     shutil.rmtree(out, ignore_errors=True)
     cmd = [exe, "--url_list", str(urls), "--input_format", "parquet", "--url_col", "url",
-           "--output_format", "files", "--output_folder", str(out), "--processes_count", str(processes),
+           "--output_folder", str(out), "--processes_count", str(processes),
            "--thread_count", str(threads), "--timeout", "30", "--retries", "0",
            "--number_sample_per_shard", "2500", "--enable_wandb", "False", "--distributor",
-           "multiprocessing", *extra]
+           "multiprocessing", *(extra if "--output_format" in extra else ["--output_format", "files", *extra])]
     wall, cpu, _ = run_timed(cmd, env={**os.environ, "WANDB_MODE": "disabled"})
     ok = sum(json.loads(p.read_text())["successes"] for p in out.glob("*_stats.json"))
     return wall, cpu, ok
@@ -128,12 +151,16 @@ def main() -> None:
     parser.add_argument("--img2dataset", help="path of the img2dataset executable (own venv)")
     parser.add_argument("--processes", type=int, default=os.cpu_count(), help="processes, every tool")
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool (median reported)")
+    parser.add_argument("--resize", action="store_true",
+                        help="compare resize to a 256 shorter side + WebDataset shards instead")
+    parser.add_argument("--size", default="500x375", help="served photo size WxH (default 500x375)")
     args = parser.parse_args()
 
     WORK.mkdir(parents=True, exist_ok=True)
-    images = [photo_like_jpeg(seed) for seed in range(args.distinct)]
+    width, height = (int(v) for v in args.size.split("x"))
+    images = [photo_like_jpeg(seed, (width, height)) for seed in range(args.distinct)]
     sizes = np.array([len(b) for b in images])
-    print(f"{args.distinct} distinct JPEGs 500x375, mean {sizes.mean() / 1000:.0f} KB "
+    print(f"{args.distinct} distinct JPEGs {args.size}, mean {sizes.mean() / 1000:.0f} KB "
           f"(min {sizes.min() / 1000:.0f}, max {sizes.max() / 1000:.0f}); {args.n:,} URLs; "
           f"concurrency {args.concurrency}; {os.cpu_count()} CPUs")
 
@@ -153,21 +180,33 @@ def main() -> None:
     threads = max(1, args.concurrency // args.processes)
     tools = [(f"mlbuild download, {args.processes} processes",
               lambda: mlbuild_run(listing, WORK / "out-mlbuild", args.concurrency, args.processes))]
-    if args.img2dataset:
+    if args.resize:
+        tools = [(f"mlbuild download, resize + webdataset, {args.processes} processes",
+                  lambda: mlbuild_run(listing, WORK / "out-mlbuild", args.concurrency, args.processes,
+                                      RESIZE_MLBUILD))]
+        if args.img2dataset:
+            tools.append((f"img2dataset, resize + webdataset (decode check), {args.processes}x{threads} threads",
+                          lambda: img2dataset_run(args.img2dataset, url_parquet, WORK / "out-i2d",
+                                                  args.processes, threads, RESIZE_I2D)))
+    elif args.img2dataset:
         for label, extra in (("decode check, no re-encode", ["--skip_reencode", "True"]),
                              ("no decode at all", ["--disable_all_reencoding", "True"])):
             tools.append((f"img2dataset ({label}), {args.processes}x{threads} threads",
                           lambda extra=extra: img2dataset_run(args.img2dataset, url_parquet,
                                                               WORK / "out-i2d", args.processes,
                                                               threads, ["--resize_mode", "no", *extra])))
+    peaks: dict[str, list[float]] = {}
     try:
         for _ in range(args.repeat):  # alternate tools so background load hits all alike
             for label, run in tools:
                 runs.setdefault(label, []).append(run())
+                peaks.setdefault(label, []).append(PEAK_RSS[-1])
     finally:
         stop.set()
         server.join(5)
     report(runs, args.n)
+    for label, values in peaks.items():
+        print(f"peak RSS of the largest process, {label}: {min(values):.2f}-{max(values):.2f} GiB")
 
 
 def report(runs: dict[str, list[tuple[float, float, int]]], n: int) -> None:
@@ -175,12 +214,15 @@ def report(runs: dict[str, list[tuple[float, float, int]]], n: int) -> None:
     medians = {label: (float(np.median([n / w for w, _, _ in r])), float(np.median([c for _, c, _ in r])),
                        min(ok for _, _, ok in r), [n / w for w, _, _ in r]) for label, r in runs.items()}
     base = next((m[0] for label, m in medians.items() if "decode check" in label), None)
-    print("\n| tool | stored (worst run) | images/s, median (runs) | CPU ms/image | vs img2dataset (decode check) |")
+    cpus = {label: [1000 * c / n for _, c, _ in r] for label, r in runs.items()}
+    print("\n| tool | stored (worst run) | images/s, median (runs) | CPU ms/image, median (range) "
+          "| vs img2dataset (decode check) |")
     print("|---|---:|---:|---:|---:|")
     for label, (rate, cpu, ok, rates) in medians.items():
         ratio = f"{rate / base:.2f}x" if base else "-"
         each = ", ".join(f"{r:,.0f}" for r in rates)
-        print(f"| {label} | {ok:,}/{n:,} | {rate:,.0f} ({each}) | {1000 * cpu / n:.2f} | {ratio} |")
+        spread = f"{min(cpus[label]):.2f}-{max(cpus[label]):.2f}"
+        print(f"| {label} | {ok:,}/{n:,} | {rate:,.0f} ({each}) | {1000 * cpu / n:.2f} ({spread}) | {ratio} |")
     if any(m[2] != n for m in medians.values()):
         raise SystemExit("some images were not stored: figures are not comparable")
 

@@ -133,7 +133,10 @@ def reshape(img: Image.Image, body: bytes, spec: ResizeSpec, orient: int,
         img = img.transpose(_TRANSPOSE[orient])
     img = _output_mode(img, spec.encode_format)
     if img.size != size:
-        img = img.resize(size, Image.Resampling.BICUBIC, box=_crop_box(img.size, spec), reducing_gap=2.0)
+        box = _crop_box(img.size, spec)
+        # area averaging down (img2dataset's cv2.INTER_AREA), bicubic up
+        down = size[0] < box[2] - box[0]
+        img = img.resize(size, Image.Resampling.BOX if down else Image.Resampling.BICUBIC, box=box)
     out = io.BytesIO()
     options = {"quality": spec.encode_quality} if spec.encode_format != "png" else {"compress_level": 6}
     img.save(out, PIL_FORMATS[spec.encode_format], **options)
