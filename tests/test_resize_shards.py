@@ -17,12 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from download_server import ImageServer, Page
-from PIL import Image
+from PIL import Image, ImageOps
 
 from mlbuild.images.download.config import DownloadConfig
 from mlbuild.images.download.downloader import SHARD_META, download
 from mlbuild.images.download.inputs import InputList
-from mlbuild.images.download.resize import ResizeSpec, target_size
+from mlbuild.images.download.resize import ResizeSpec, reshape_bytes, target_size
 from mlbuild.loaders import iter_shards, multi_hot, read_manifest
 from mlbuild.manifests.webdataset_export import export_webdataset
 from mlbuild.pipeline import build
@@ -274,3 +274,17 @@ def test_manifest_phash_survives_pandas(tmp_path):
     exact = read_manifest(tmp_path / "m.parquet")["phash"]
     assert [None if v is pd.NA else int(v) for v in exact] == hashes.to_pylist()
     assert lossy.dtype == "float64"  # why read_manifest exists: plain pandas rounds these hashes
+
+
+@pytest.mark.parametrize("orient", range(1, 9))
+def test_every_exif_orientation_matches_pillows_exif_transpose(orient):
+    raw = Image.new("RGB", (7, 4))
+    raw.putdata([(x * 30, y * 60, (x * y) % 256) for y in range(4) for x in range(7)])
+    exif = Image.Exif()
+    exif[0x0112] = orient
+    body = encoded(raw, "PNG", exif=exif)
+    out = reshape_bytes(body, ResizeSpec("keep_ratio", 100, encode_format="png", skip_reencode=False))
+    expected = ImageOps.exif_transpose(Image.open(io.BytesIO(body)))
+    got = Image.open(io.BytesIO(out.data))
+    assert got.size == expected.size == (out.width, out.height)
+    assert list(got.convert("RGB").getdata()) == list(expected.convert("RGB").getdata())

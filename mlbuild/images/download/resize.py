@@ -126,8 +126,7 @@ def reshape(img: Image.Image, body: bytes, spec: ResizeSpec, orient: int,
     """
     shown = oriented_size(*raw_size, orient)
     size = target_size(*shown, spec)
-    if (spec.skip_reencode and size == shown and orient == 1 and img.format == PIL_FORMATS[spec.encode_format]
-            and not getattr(img, "is_animated", False)):
+    if spec.skip_reencode and size == shown and orient == 1 and _storable_as_is(img, spec.encode_format):
         return Encoded(body, img.format, *shown)
     if orient in _TRANSPOSE:
         img = img.transpose(_TRANSPOSE[orient])
@@ -141,6 +140,13 @@ def reshape(img: Image.Image, body: bytes, spec: ResizeSpec, orient: int,
     options = {"quality": spec.encode_quality} if spec.encode_format != "png" else {"compress_level": 6}
     img.save(out, PIL_FORMATS[spec.encode_format], **options)
     return Encoded(out.getvalue(), PIL_FORMATS[spec.encode_format], *size)
+
+
+def _storable_as_is(img: Image.Image, encode_format: str) -> bool:
+    """True if the file is already what a re-encode would give: format, colour mode, one frame."""
+    modes = ("RGB",) if encode_format == "jpeg" else ("RGB", "RGBA")
+    return (img.format == PIL_FORMATS[encode_format] and img.mode in modes
+            and not getattr(img, "is_animated", False))
 
 
 def _crop_box(size: tuple[int, int], spec: ResizeSpec) -> tuple[float, float, float, float]:

@@ -26,6 +26,7 @@ from mlbuild.images.download.config import DownloadConfig
 from mlbuild.images.download.http import Fetcher, open_session
 from mlbuild.images.download.journal import Journal
 from mlbuild.images.download.placeholders import load_placeholders
+from mlbuild.images.download.resize import Encoded
 from mlbuild.images.download.results import OK, ImageResult
 from mlbuild.images.download.state import not_done
 from mlbuild.images.download.store import ImageStore
@@ -208,8 +209,7 @@ class Runner:
                    self.config.resize)
         if result.status == OK:
             out, result.output = result.output, None
-            data, fmt = (out.data, out.format) if out is not None else (body, result.format)
-            result.path = self.store.save(result.image_id, fmt, data)
-            result.stored_bytes = len(data)
-            result.stored_width, result.stored_height = (out.width, out.height) if out else (result.width,
-                                                                                            result.height)
+            if out is None:  # no resize: the original bytes
+                out = Encoded(body, result.format, result.width, result.height)
+            result.path = self.store.save(result.image_id, out.format, out.data)
+            result.stored_bytes, result.stored_width, result.stored_height = len(out.data), out.width, out.height
