@@ -144,7 +144,9 @@ def test_download_resizes_every_kind_into_webdataset(server, tmp_path, mode, fmt
         assert results[f"t:{name}"]["status"] == status
     assert all(results[f"t:{n}"]["status"] == "ok" for n in IMAGES), results
     shards = sorted((tmp_path / "out" / "shards").glob("shard-*.tar"))
-    assert len(shards) == 4 and not (tmp_path / "out" / "shards" / "tmp").exists()
+    assert len(shards) == 4 and not (tmp_path / "out" / "shards" / ".partial").exists()
+    stats = [json.loads(p.with_name(p.stem + "_stats.json").read_text()) for p in shards]
+    assert [s["count"] for s in stats] == [3, 3, 3, 1] and all(s["image_bytes"] > 0 for s in stats)
     samples = tar_samples(shards)
     assert len(samples) == len(IMAGES)
     for name, (body, shown) in IMAGES.items():
@@ -214,7 +216,7 @@ def test_kill_9_while_writing_shards_then_rerun_gives_the_same_shards(server, tm
     assert killed.returncode == -signal.SIGKILL
     shards_b = tmp_path / "b" / "shards"
     assert [p.name for p in sorted(shards_b.glob("*.tar"))] == ["shard-00000.tar"]  # the torn one is a .part
-    assert list((shards_b / "tmp").glob("*.part"))
+    assert list((shards_b / ".partial").glob("shard-00001.tar.part"))
     hits = server.hit_count("r/huge")
     again = subprocess.run([sys.executable, "-m", "mlbuild", "download", *args, "--out", str(tmp_path / "b")],
                            env=env, capture_output=True, text=True)

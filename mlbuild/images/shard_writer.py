@@ -5,18 +5,19 @@ within the file) or a Parquet file (one row per sample: key, image bytes, format
 label fields as columns). Shard i of a prefix holds samples i*N .. i*N+N-1 of the caller's
 order, so the same samples give byte-identical shards whatever the run or the kills.
 
-Each shard is written under `tmp/` as `<name>.part`, fsync'd and renamed into place, then
+Each shard is written under `.partial/` as `<name>.<ext>.part`, fsync'd and renamed into place, then
 its `<name>_stats.json` is written (atomically); a rerun skips a shard whose stats name
 the same keys, and rewrites any other. A killed run leaves at most a `.part` file in
-`tmp/`, which no reader globbing `*.tar` / `*.parquet` takes for a shard.
+`.partial/`, which no reader globbing `*.tar` / `*.parquet` takes for a shard; a finished run
+removes the `.part` files of its prefix (and the folder when empty), nothing else.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
-import shutil
 import tarfile
 import time
 from collections import deque
@@ -31,6 +32,7 @@ import pyarrow.parquet as pq
 from mlbuild.images.download.store import file_stem
 
 SHARD_FORMATS = ("webdataset", "parquet")
+PARTIAL = ".partial"  # where shards are written before they are renamed into place
 Loader = Callable[[dict], tuple[bytes, str]]  # a sample's row -> (image bytes, file extension)
 
 
@@ -91,7 +93,7 @@ def write_shards(rows: pa.Table, load: Loader, out_dir: Path, prefix: str, shard
     if fmt not in SHARD_FORMATS:
         raise ValueError(f"shard format must be one of {SHARD_FORMATS}, got {fmt!r}")
     out_dir = Path(out_dir)
-    tmp = out_dir / "tmp"
+    tmp = out_dir / PARTIAL
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = ShardSummary()
     meta_columns = meta_columns or []
@@ -104,7 +106,10 @@ def write_shards(rows: pa.Table, load: Loader, out_dir: Path, prefix: str, shard
             summary.shards.append(stats)
             if report is not None:
                 report(stats.line())
-    shutil.rmtree(tmp, ignore_errors=True)
+    for stale in tmp.glob(f"{prefix}-[0-9][0-9][0-9][0-9][0-9].{ext}.part"):  # of killed runs
+        stale.unlink()
+    with contextlib.suppress(OSError):
+        tmp.rmdir()  # only if empty
     return summary
 
 
