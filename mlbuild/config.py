@@ -82,6 +82,15 @@ class DownloadSection:
 
 
 @dataclass
+class StatsConfig:
+    """Training statistics written with the manifests (docs/manifests.md, "Sampling and co-occurrence")."""
+
+    sampling: str = field(default="none", metadata={"choices": ("none", "sqrt", "inverse", "repeat_factor")})
+    repeat_threshold: float = field(default=0.001, metadata={"min": 0.0, "max": 1.0})   # LVIS repeat-factor t
+    negatives_per_positive: float = field(default=3.0, metadata={"min": 0.0})          # target for negative_keep_rate
+
+
+@dataclass
 class BuildConfig:
     """Everything one build needs."""
 
@@ -91,6 +100,7 @@ class BuildConfig:
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     download: DownloadSection = field(default_factory=DownloadSection)
+    stats: StatsConfig = field(default_factory=StatsConfig)
     partition_images: int = 1 << 18
     workers: int = 0                    # worker processes; 0 = one per core
     engine: str = "local"               # "local" or "dask"
@@ -112,7 +122,7 @@ def load_config(path: Path) -> BuildConfig:
 
 def config_from_dict(data: dict[str, Any], base: Path = Path("."), origin: str = "<dict>") -> BuildConfig:
     """A BuildConfig from parsed TOML (or an equivalent dict)."""
-    known = {"source", "eval", "classes", "taxonomy", "labels", "dedup", "build", "download"}
+    known = {"source", "eval", "classes", "taxonomy", "labels", "dedup", "build", "download", "stats"}
     unknown = set(data) - known
     if unknown:
         raise InputError(origin, f"unknown sections {sorted(unknown)}; expected {sorted(known)}")
@@ -128,6 +138,7 @@ def config_from_dict(data: dict[str, Any], base: Path = Path("."), origin: str =
         labels=_section(LabelsConfig, data.get("labels", {}), origin, "labels"),
         dedup=_section(DedupConfig, data.get("dedup", {}), origin, "dedup"),
         download=_download(data.get("download", {}), origin),
+        stats=_section(StatsConfig, data.get("stats", {}), origin, "stats"),
         partition_images=int(build.get("partition_images", 1 << 18)),
         workers=int(build.get("workers", 0)), engine=build.get("engine", "local"),
         scheduler=build.get("scheduler"), origin=origin)
@@ -159,4 +170,18 @@ def _section(cls: type, table: dict[str, Any], origin: str, name: str) -> Any:
     if unknown:
         raise InputError(origin, f"unknown keys {sorted(unknown)} in [{name}]; allowed: {sorted(allowed)}",
                          field=name)
+    for f in fields(cls):
+        if f.name in table:
+            _check_value(table[f.name], f.metadata, origin, f"{name}.{f.name}")
     return cls(**table)
+
+
+def _check_value(value: Any, meta: Any, origin: str, key: str) -> None:
+    """A value against its field's `choices` / `min` / `max` metadata."""
+    if "choices" in meta and value not in meta["choices"]:
+        raise InputError(origin, f"{value!r}: allowed values are {list(meta['choices'])}", field=key)
+    if ("min" in meta or "max" in meta) and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise InputError(origin, f"{value!r}: expected a number", field=key)
+    if "min" in meta and value < meta["min"] or "max" in meta and value > meta["max"]:
+        raise InputError(origin, f"{value!r}: must be within [{meta.get('min', '-inf')}, "
+                         f"{meta.get('max', 'inf')}]", field=key)

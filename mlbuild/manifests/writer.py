@@ -27,7 +27,8 @@ from mlbuild._util.parquet import read_table, write_table
 from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.config import BuildConfig
 from mlbuild.images.neardup import PAIRS
-from mlbuild.labels.propagate import Propagated
+from mlbuild.labels.propagate import Closure, Propagated
+from mlbuild.manifests import statistics
 from mlbuild.sources.registry import input_files
 
 IMAGE_EXTRA = pa.schema([
@@ -68,7 +69,10 @@ class ManifestWriter:
         """Write classes, hierarchy, source classes and build.json; move everything into place."""
         counts = _split_counts(self.stage / "counts", self.n_classes)
         classes, hierarchy = tax.to_tables()
-        write_table(_with_counts(classes, counts), self.stage / "classes.parquet")
+        classes = statistics.with_keep_rate(_with_counts(classes, counts), self.config.stats)
+        write_table(classes, self.stage / "classes.parquet")
+        statistics.write_products(self.stage, classes, counts.get("train", (None, 0))[1], Closure.ancestors(tax),
+                                  self.config.stats)
         write_table(hierarchy, self.stage / "hierarchy.parquet")
         write_table(_source_classes(tax, mapped), self.stage / "source_classes.parquet")
         pairs = [read_table(p) for p in sorted((self.stage / "pairs").glob("part-*.parquet"))]
