@@ -81,7 +81,9 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
     if config.classes.min_images > 0:
         with timer("count"):
             counts = _train_counts(rows, _moved(rows, first), sources, offsets, tax, config.partition_images)
+            before = tax.wnids()
             rows = _drop_rare(tax, counts, config.classes.min_images, protected, rows)
+            writer.notes["min_images"] = _dropped(tax, before, counts, config.classes.min_images)
     with timer("propagate+write"):
         writer.begin(tax)
         up = Closure.ancestors(tax)
@@ -235,6 +237,13 @@ def _drop_rare(tax: Taxonomy, counts: np.ndarray, min_images: int, protected: se
         return rows
     tax.drop(*rare)
     return rows.remapped(remap(before, tax))
+
+
+def _dropped(tax: Taxonomy, before: list[str], counts: np.ndarray, min_images: int) -> dict:
+    """What min_images did, for build.json: every class dropped, its positives, where its labels went."""
+    dropped = [[w, int(n), sorted(tax.nearest(w))] for w, n in zip(before, counts) if w not in tax.classes]
+    return {"threshold": min_images, "classes_before": len(before), "classes_after": len(tax.wnids()),
+            "dropped": dropped}
 
 
 class _Timer:

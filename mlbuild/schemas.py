@@ -21,6 +21,7 @@ IMAGES = pa.schema([
     pa.field("size", pa.int64()),                             # expected byte size, if known
     pa.field("rotation", pa.float32()),                       # Open Images rotation in degrees; null if unknown
     pa.field("license", pa.string()),
+    pa.field("author", pa.string()),                          # the photographer, where the source names one
 ])
 
 LABELS = pa.schema([

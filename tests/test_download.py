@@ -213,7 +213,7 @@ def test_cli_on_an_images_manifest(server, tmp_path, capsys):
         "image_id": ["m:a", "m:local", "m:b"], "source": ["m"] * 3, "source_image_id": ["a", "local", "b"],
         "split": ["train"] * 3, "url": urls, "path": [None, "/data/x.jpg", None],
         "md5": [hashlib.md5(body).hexdigest().upper(), None, None], "size": [len(body), None, None],
-        "rotation": [None] * 3, "license": [None] * 3}, schema=IMAGES)
+        "rotation": [None] * 3, "license": [None] * 3, "author": [None] * 3}, schema=IMAGES)
     pq.write_table(manifest, tmp_path / "images.parquet")
     code = cli_main(["download", str(tmp_path / "images.parquet"), "--out", str(tmp_path / "out"),
                      "--concurrency", "4", "--read-timeout", "2", "--user-agent", "testbot",

@@ -45,6 +45,7 @@ def test_image_list_columns(oi):
     assert real["url"] == "https://c1.staticflickr.com/5/4129/5215831864_ee4e8c6535_z.jpg"
     assert (real["md5"], real["size"]) == (None, None)  # they describe the original, not the thumbnail
     assert real["rotation"] == 0.0 and real["license"] == "https://creativecommons.org/licenses/by/2.0/"
+    assert real["author"] == "David"  # kept for attribution (CC BY); an empty Author is null
     no_thumb = rows["0000a1b2c3d4e5f6"]
     assert no_thumb["url"] == "https://farm3.staticflickr.com/2/1234_aaaa_o.jpg"
     assert no_thumb["md5"] == base64.b64decode("rL0Y20zC+Fzt72VPzMSk2A==").hex() and no_thumb["size"] == 98765

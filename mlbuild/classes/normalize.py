@@ -34,6 +34,7 @@ class SourceClasses:
     ids: list[str] = field(default_factory=list)
     wnids: list[str | None] = field(default_factory=list)
     methods: list[str] = field(default_factory=list)
+    scores: list[float | None] = field(default_factory=list)   # the mapper's score; 1 for ids; None = not scored
 
     def unmapped(self) -> list[str]:
         """Source class ids that have no WNID."""
@@ -44,9 +45,11 @@ def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path |
     """WNIDs for a source's class ids: by a given class map, else by the source's label kind."""
     wn = wordnet.load()
     out = SourceClasses(source, kind, list(ids))
+    scores: list[float | None] = [1.0] * len(ids)
     if class_map is not None:
         table = read_class_map(str(class_map))
         pairs = [(table.get(i), "class_map") for i in ids]
+        scores = [None] * len(ids)
     elif kind == "wnid":
         pairs = [(i if wn.has(i) and i.startswith("n") else None, "wnid") for i in ids]
     elif kind == "synset":
@@ -54,13 +57,17 @@ def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path |
     elif kind == "mid":
         table = read_class_map(str(wordnet_map(OPENIMAGES_MAP)))
         pairs = [(table.get(i), "openimages_map") for i in ids]
+        shipped = read_map_scores(str(wordnet_map(OPENIMAGES_MAP)))
+        scores = [shipped.get(i) for i in ids]
     elif kind in ("name", "tag"):
         from mlbuild.classes.mapping import map_names
-        pairs = [(m.wnid, m.method) for m in map_names(ids, tags=kind == "tag")]
+        mappings = map_names(ids, tags=kind == "tag")
+        pairs, scores = [(m.wnid, m.method) for m in mappings], [m.score for m in mappings]
     else:
         raise InputError(source, f"unknown label kind {kind!r}", field="label_kind")
     out.wnids = [w or None for w, _ in pairs]
     out.methods = [m if w else "unmapped" for w, m in pairs]
+    out.scores = scores
     return out
 
 
@@ -74,6 +81,13 @@ def read_class_map(path: str) -> dict[str, str]:
         if not {key, "wnid"} <= names:
             raise InputError(path, "a class map needs `mid` or `source_class`, and `wnid` columns", line=1)
         return {row[key]: row["wnid"] for row in reader if row["wnid"]}
+
+
+@lru_cache(maxsize=1)
+def read_map_scores(path: str) -> dict[str, float]:
+    """MID -> the shipped mapping's score (its `score` column)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return {row["mid"]: float(row["score"]) for row in csv.DictReader(fh) if row.get("score")}
 
 
 def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig) -> Taxonomy:

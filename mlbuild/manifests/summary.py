@@ -1,37 +1,72 @@
-"""A readable summary of a built manifest folder (what `mlbuild inspect DIR` prints)."""
+"""A readable summary of a built manifest folder (what `mlbuild inspect DIR` prints).
+
+`load_build` and `SplitStats` are shared with `mlbuild report`, which shows the same numbers as plots.
+"""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from mlbuild._util.parquet import read_table
 from mlbuild.errors import InputError
+
+SPLIT_COLUMNS = ["labels", "direct_labels", "dedup"]
+
+
+@dataclass
+class SplitStats:
+    """One split, accumulated part by part: images, rows removed by dedup, labels per image (histograms)."""
+
+    images: int = 0
+    removed: int = 0
+    labels: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))   # images per label count
+    direct: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+
+    def add(self, table: pa.Table) -> None:
+        """Count one part's rows (needs SPLIT_COLUMNS)."""
+        self.images += table.num_rows
+        self.removed += table.num_rows - table.column("dedup").null_count
+        self.labels = _add(self.labels, _lengths(table.column("labels")))
+        self.direct = _add(self.direct, _lengths(table.column("direct_labels")))
+
+    def line(self, split: str) -> str:
+        """The split's line in `inspect`."""
+        return (f"  {split:<10} {self.images:>12,} images; labels/image mean {_mean(self.labels):.2f} "
+                f"(direct {_mean(self.direct):.2f}), max {len(self.labels) - 1}; unlabeled "
+                f"{int(self.labels[0]):,}; removed by dedup {self.removed:,}")
+
+
+def load_build(out_dir: Path) -> tuple[dict, pa.Table]:
+    """build.json and classes.parquet of a finished build."""
+    out_dir = Path(out_dir)
+    if not (out_dir / "build.json").is_file():
+        raise InputError(out_dir, "no build.json: not a finished mlbuild build (an interrupted one is in .partial/)")
+    return json.loads((out_dir / "build.json").read_text()), read_table(out_dir / "classes.parquet")
+
+
+def image_parts(out_dir: Path) -> list[tuple[str, Path]]:
+    """(split, part file) of every image part, in split and part order."""
+    return [(p.parent.name, p) for p in sorted(Path(out_dir).glob("images/*/part-*.parquet"))]
 
 
 def summarize(out_dir: Path, top: int = 10) -> str:
     """Sources, splits, images, classes, labels per image, depth histogram, top and bottom classes."""
     out_dir = Path(out_dir)
-    if not (out_dir / "build.json").is_file():
-        raise InputError(out_dir, "no build.json: not a finished mlbuild build (an interrupted one is in .partial/)")
-    record = json.loads((out_dir / "build.json").read_text())
-    classes = read_table(out_dir / "classes.parquet")
+    record, classes = load_build(out_dir)
     lines = [f"build: {out_dir}  (mlbuild {record['mlbuild']})", "", "sources:"]
     for name, counts in record["counts"]["sources"].items():
         lines.append(f"  {name:<20} {counts['images']:>12,} images {counts['positives']:>12,} positives "
                      f"{counts['negatives']:>12,} verified negatives")
     lines += ["", "splits:"]
-    for split in sorted(p.name for p in (out_dir / "images").iterdir()):
-        labels = ds.dataset(out_dir / "images" / split).to_table(columns=["labels", "direct_labels", "dedup"])
-        per_image = pc.list_value_length(labels.column("labels")).to_numpy(zero_copy_only=False)
-        direct = pc.list_value_length(labels.column("direct_labels")).to_numpy(zero_copy_only=False)
-        removed = labels.num_rows - int(pc.sum(pc.is_null(labels.column("dedup"))).as_py() or 0)
-        lines.append(f"  {split:<10} {labels.num_rows:>12,} images; labels/image mean {per_image.mean():.2f} "
-                     f"(direct {direct.mean():.2f}), max {per_image.max(initial=0)}; unlabeled "
-                     f"{int((per_image == 0).sum()):,}; removed by dedup {removed:,}")
+    splits: dict[str, SplitStats] = {}
+    for split, path in image_parts(out_dir):
+        splits.setdefault(split, SplitStats()).add(read_table(path, SPLIT_COLUMNS))
+    lines += [stats.line(split) for split, stats in splits.items()]
     depth = classes.column("depth").to_numpy()
     lines += ["", f"classes: {classes.num_rows:,}, hierarchy edges: {record['counts']['edges']:,}, "
               f"roots: {int(sum(len(p) == 0 for p in classes.column('parents').to_pylist())):,}",
@@ -53,3 +88,18 @@ def _extremes(classes, top: int) -> list[str]:
     nonzero = [i for i in order if counts[i] > 0]
     return (["", f"top {top} classes (train positives):"] + [fmt(i) for i in nonzero[:top]]
             + ["", f"bottom {top} classes with positives:"] + [fmt(i) for i in nonzero[-top:][::-1]])
+
+
+def _lengths(lists: pa.ChunkedArray) -> np.ndarray:
+    return np.bincount(pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64))
+
+
+def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    out = np.zeros(max(len(a), len(b)), np.int64)
+    out[:len(a)] += a
+    out[:len(b)] += b
+    return out
+
+
+def _mean(hist: np.ndarray) -> float:
+    return float((hist * np.arange(len(hist))).sum() / max(hist.sum(), 1))

@@ -56,6 +56,7 @@ class ManifestWriter:
             self.stage.mkdir(parents=True)
             _atomic_text(marker, fingerprint)
         self.n_classes = 0
+        self.notes: dict = {}   # extra build.json entries from the build's stages (e.g. "min_images")
 
     def begin(self, tax: Taxonomy) -> None:
         """Fix the vocabulary the parts are written against."""
@@ -82,7 +83,7 @@ class ManifestWriter:
         summary["counts"]["negative_conflicts"] = _conflicts(self.stage / "counts")
         record = {"mlbuild": __version__, "config": _plain(self.config), "versions": _versions(),
                   "inputs": _checksums(self.inputs), "counts": summary["counts"],
-                  "warnings": summary["warnings"], "timings": timings}
+                  "warnings": summary["warnings"], "timings": timings, **self.notes}
         self._publish(record)
         return summary["counts"]
 
@@ -174,17 +175,18 @@ def _with_counts(classes: pa.Table, counts: dict[str, tuple[np.ndarray, int]]) -
 def _source_classes(tax: Taxonomy, mapped: list) -> pa.Table:
     """Every source class with its WNID, how it was mapped, and the classes its labels go to."""
     index = tax.dag.index
-    rows = {"source": [], "source_class": [], "wnid": [], "method": [], "class_indices": []}
+    rows = {"source": [], "source_class": [], "wnid": [], "method": [], "score": [], "class_indices": []}
     for m in mapped:
-        for sid, wnid, method in zip(m.ids, m.wnids, m.methods):
+        for sid, wnid, method, score in zip(m.ids, m.wnids, m.methods, m.scores):
             rows["source"].append(m.source)
             rows["source_class"].append(sid)
             rows["wnid"].append(wnid)
             rows["method"].append(method)
+            rows["score"].append(score)
             rows["class_indices"].append(sorted(index[w] for w in tax.nearest(wnid)) if wnid else [])
     table = pa.table(rows, schema=pa.schema([("source", pa.string()), ("source_class", pa.string()),
                                              ("wnid", pa.string()), ("method", pa.string()),
-                                             ("class_indices", pa.list_(pa.int32()))]))
+                                             ("score", pa.float32()), ("class_indices", pa.list_(pa.int32()))]))
     return table.sort_by([("source", "ascending"), ("source_class", "ascending")])
 
 

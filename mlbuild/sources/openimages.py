@@ -160,7 +160,8 @@ class OpenImages(SourceAdapter):
         out = images_batch(self.name, batch.column("ImageID"), batch.column("Subset"),
                            url=pc.if_else(use_original, original, thumb), md5=_only_where(use_original, md5),
                            size=_only_where(use_original, batch.column("OriginalSize")),
-                           rotation=batch.column("Rotation"), license=batch.column("License"))
+                           rotation=batch.column("Rotation"), license=batch.column("License"),
+                           author=_only_where(pc.not_equal(batch.column("Author"), ""), batch.column("Author")))
         return out, ([(bad_md5, "OriginalMD5 is not base64 of 16 bytes: md5 left null")] if len(bad_md5) else [])
 
     def _label_rows(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, Repairs]:
