@@ -36,8 +36,8 @@ class SplitStats:
 
     def line(self, split: str) -> str:
         """The split's line in `inspect`."""
-        return (f"  {split:<10} {self.images:>12,} images; labels/image mean {_mean(self.labels):.2f} "
-                f"(direct {_mean(self.direct):.2f}), max {len(self.labels) - 1}; unlabeled "
+        return (f"  {split:<10} {self.images:>12,} images; labels/image mean {histogram_mean(self.labels):.2f} "
+                f"(direct {histogram_mean(self.direct):.2f}), max {len(self.labels) - 1}; unlabeled "
                 f"{int(self.labels[0]):,}; removed by dedup {self.removed:,}")
 
 
@@ -101,5 +101,6 @@ def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mean(hist: np.ndarray) -> float:
+def histogram_mean(hist: np.ndarray) -> float:
+    """Mean value of a histogram given as counts per value 0..n."""
     return float((hist * np.arange(len(hist))).sum() / max(hist.sum(), 1))
