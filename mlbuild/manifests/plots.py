@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
 SIZE = (7.0, 3.2)
 DPI = 100
@@ -26,6 +26,9 @@ def _png(fig: plt.Figure) -> bytes:
 def _log_y(ax: plt.Axes, axis: str = "y") -> None:
     """Log-scale axis labelled with plain numbers (1, 10, 1,000) instead of powers."""
     getattr(ax, f"set_{axis}scale")("log")
+    lo, hi = getattr(ax, f"get_{axis}lim")()
+    subs = (1.0, 2.0, 5.0) if hi < 100 * max(lo, 1e-9) else (1.0,)  # short ranges: 1, 2, 5, 10, 20, 50
+    getattr(ax, f"{axis}axis").set_major_locator(LogLocator(base=10, subs=subs))
     getattr(ax, f"{axis}axis").set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     getattr(ax, f"{axis}axis").set_minor_formatter(NullFormatter())
 

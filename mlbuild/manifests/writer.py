@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -72,8 +73,10 @@ class ManifestWriter:
         classes, hierarchy = tax.to_tables()
         classes = statistics.with_keep_rate(_with_counts(classes, counts), self.config.stats)
         write_table(classes, self.stage / "classes.parquet")
+        start = time.perf_counter()
         statistics.write_products(self.stage, classes, counts.get("train", (None, 0))[1], Closure.ancestors(tax),
                                   self.config.stats)
+        timings = {**timings, "statistics": round(time.perf_counter() - start, 3)}
         write_table(hierarchy, self.stage / "hierarchy.parquet")
         write_table(_source_classes(tax, mapped), self.stage / "source_classes.parquet")
         pairs = [read_table(p) for p in sorted((self.stage / "pairs").glob("part-*.parquet"))]
