@@ -227,7 +227,8 @@ def test_parquet_manifest_is_streamed_and_validated(tmp_path):
         return pa.table({"image_id": [f"m:{i}" for i in range(n)], "source": ["m"] * n,
                          "source_image_id": [str(i) for i in range(n)], "split": ["train"] * n,
                          "url": urls or [f"http://h/{i}" for i in range(n)], "path": [None] * n,
-                         "md5": md5s, "size": sizes, "rotation": [None] * n, "license": [None] * n, "author": [None] * n},
+                         "md5": md5s, "size": sizes, "rotation": [None] * n, "license": [None] * n,
+                         "author": [None] * n},
                         schema=IMAGES)
     good = tmp_path / "good.parquet"
     pq.write_table(manifest(["AB" * 16, None, None, None, None], [1, None, 3, None, 5],
