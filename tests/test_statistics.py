@@ -1,6 +1,7 @@
 """Sampling weights, negative keep rates and co-occurrence against slow, obviously-correct references."""
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter
 from itertools import combinations
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlbuild.config import InputError, SourceSpec, config_from_dict
+from mlbuild.config import BuildConfig, InputError, SourceSpec, config_from_dict
 from mlbuild.manifests.statistics import class_weights, image_weights, label_pairs, negative_keep_rate
 from mlbuild.pipeline import build
 from mlbuild.sample import sample_config
@@ -81,17 +82,29 @@ def test_stats_section_is_validated():
         config_from_dict({**base, "stats": {"repeat_threshold": 2.0}})
 
 
-@pytest.fixture(scope="module")
-def multilabel_build(tmp_path_factory) -> Path:
-    """The sample plus a multi-label list, built with square-root sampling."""
-    folder = tmp_path_factory.mktemp("multilabel")
+def multilabel_config(folder: Path, workers: int = 0) -> BuildConfig:
+    """The sample plus a multi-label list, with square-root sampling."""
     (folder / "extra.csv").write_text(EXTRA_ROWS)
     config = sample_config()
     config.sources.append(SourceSpec("tabular", {"name": "extra", "path": "extra.csv", "id_column": "image_id",
                                                  "labels_column": "labels", "label_kind": "wnid", "url_column": "url",
                                                  "delimiter": " "}, base=folder))
     config.stats.sampling = "sqrt"
-    return build(config, folder / "out").out_dir
+    config.workers = workers
+    return config
+
+
+@pytest.fixture(scope="module")
+def multilabel_build(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("multilabel")
+    return build(multilabel_config(folder), folder / "out").out_dir
+
+
+def test_products_are_byte_identical_for_any_worker_count(multilabel_build, tmp_path):
+    one = build(multilabel_config(tmp_path, workers=1), tmp_path / "out").out_dir
+    digests = [{str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(out.rglob("*.parquet"))} for out in (multilabel_build, one)]
+    assert digests[0] == digests[1] and "cooccurrence.parquet" in digests[0]
 
 
 def ancestors(out: Path) -> dict[int, set[int]]:
