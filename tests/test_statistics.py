@@ -146,3 +146,17 @@ def test_sample_weights_in_the_manifest_match_the_definition(multilabel_build):
     assert [r["sample_weight"] for r in train] == pytest.approx(expected)
     assert max(expected) > 1 and 0.0 in expected  # rare classes weigh more; removed images weigh nothing
     assert all(r["sample_weight"] is None for r in images.to_pylist() if r["split"] != "train")
+
+
+def test_pair_counter_merges_in_bounded_buffers(monkeypatch):
+    from mlbuild.manifests import statistics
+    monkeypatch.setattr(statistics, "MERGE_ENTRIES", 50)
+    rng = np.random.default_rng(0)
+    counter, batches = statistics._Counter(), []
+    for _ in range(40):
+        batches.append(rng.integers(0, 300, rng.integers(0, 80)).astype(np.uint64))
+        counter.add(batches[-1])
+        assert counter.buffered <= max(50, counter.merged) + 80
+    keys, counts = counter.total()
+    expected = Counter(np.concatenate(batches).tolist())
+    assert dict(zip(keys.tolist(), counts.tolist())) == expected and counter.merged > 0

@@ -133,19 +133,21 @@ def related_keys(up: Closure) -> np.ndarray:
 
 
 class _Counter:
-    """Counts uint64 keys in bounded memory: buffered uniques merged when the buffer grows."""
+    """Counts uint64 keys in bounded memory: per-part uniques are buffered and merged into the running
+    total once the buffer outgrows both MERGE_ENTRIES and the total (so each key is merged O(log n) times)."""
 
     def __init__(self) -> None:
-        self.keys, self.counts, self.buffered = [np.zeros(0, np.uint64)], [np.zeros(0, np.int64)], 0
+        self.keys, self.counts = [np.zeros(0, np.uint64)], [np.zeros(0, np.int64)]
+        self.merged, self.buffered = 0, 0
 
     def add(self, keys: np.ndarray) -> None:
         keys, counts = np.unique(keys, return_counts=True)
         self.keys.append(keys)
         self.counts.append(counts.astype(np.int64))
         self.buffered += len(keys)
-        if self.buffered > MERGE_ENTRIES:
+        if self.buffered > max(MERGE_ENTRIES, self.merged):
             keys, counts = self.total()
-            self.keys, self.counts, self.buffered = [keys], [counts], len(keys)
+            self.keys, self.counts, self.merged, self.buffered = [keys], [counts], len(keys), 0
 
     def total(self) -> tuple[np.ndarray, np.ndarray]:
         keys, counts = np.concatenate(self.keys), np.concatenate(self.counts)
