@@ -70,3 +70,8 @@ def test_every_plot_loads_in_a_headless_browser(report, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     n = len(images_of(report.read_text(encoding="utf-8")))
     assert re.search(r"<body[^>]*>", done.stdout).group(0) == f'<body data-images="{n}/{n}">'
+
+
+def test_report_of_an_unfinished_build_is_an_input_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "r.html")]) == 2
+    assert "no build.json" in capsys.readouterr().err and not (tmp_path / "r.html").exists()
