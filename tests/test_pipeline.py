@@ -171,12 +171,17 @@ def test_killed_build_leaves_nothing_complete_and_rerun_finishes(tmp_path):
     config.write_text('[[source]]\nkind = "imagenet_urls"\nurls = "urls.txt"\n[build]\npartition_images = 500\n')
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    proc = subprocess.Popen([sys.executable, "-m", "mlbuild", "build", str(config), "--out", str(out)], env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "mlbuild", "build", str(config), "--out", str(out)], env=env,
+                            start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline and len(list((out / ".partial" / "counts").glob("*.parquet"))) < 5:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # its forked workers outlive it: leave no process behind
+    except ProcessLookupError:
+        pass
     done = len(list((out / ".partial" / "counts").glob("*.parquet")))
     assert 5 <= done < 120, "kill did not land mid-build"
     assert not (out / "build.json").exists() and not (out / "images").exists()
