@@ -181,9 +181,9 @@ def _cooccurrence(d: ReportData) -> str:
     cooc = d.cooccurrence
     if cooc is None or cooc.num_rows == 0:
         return note("No two unrelated classes are direct labels of one training image.")
-    names = d.classes.column("name").to_pylist()
-    fmt = lambda r: (f"{names[r['class_a']]} ({r['wnid_a']})", f"{names[r['class_b']]} ({r['wnid_b']})",  # noqa: E731
-                     r["count"], r["expected"], r["lift"], r["pmi"])
+    names, wnids = d.classes.column("name").to_pylist(), d.classes.column("wnid").to_pylist()
+    label = lambda c: f"{names[c]} ({wnids[c]})"  # noqa: E731
+    fmt = lambda r: (label(r["class_a"]), label(r["class_b"]), r["count"], r["expected"], r["lift"], r["pmi"])  # noqa: E731
     headers = ["class a", "class b", "images", "expected", "lift", "PMI (bits)"]
     by_count = cooc.sort_by([("count", "descending"), ("class_a", "ascending"), ("class_b", "ascending")])
     frequent = cooc.filter(pc.greater_equal(cooc.column("count"), 10))

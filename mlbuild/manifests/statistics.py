@@ -34,7 +34,6 @@ TRAIN = "train"
 MERGE_ENTRIES = 1 << 22  # pair counts buffered before they are merged (16 bytes each)
 COOCCURRENCE = pa.schema([
     pa.field("class_a", pa.int32()), pa.field("class_b", pa.int32()),
-    pa.field("wnid_a", pa.string()), pa.field("wnid_b", pa.string()),
     pa.field("count", pa.int64()), pa.field("images_a", pa.int64()), pa.field("images_b", pa.int64()),
     pa.field("expected", pa.float64()), pa.field("lift", pa.float64()), pa.field("pmi", pa.float64()),
 ])
@@ -91,7 +90,7 @@ def add_sample_weights(images: Path, positives: np.ndarray, n_images: int, confi
         list(pool.map(rewrite, sorted(images.glob("*/part-*.parquet"))))
 
 
-def cooccurrence(train_parts: list[Path], up: Closure, wnids: list[str]) -> pa.Table:
+def cooccurrence(train_parts: list[Path], up: Closure) -> pa.Table:
     """Pairs of direct labels on kept training images, ancestor/descendant pairs excluded."""
     n = up.n_classes
     per_class, n_images = np.zeros(n, np.int64), 0
@@ -109,9 +108,7 @@ def cooccurrence(train_parts: list[Path], up: Closure, wnids: list[str]) -> pa.T
     a, b = (keys // np.uint64(n)).astype(np.int32), (keys % np.uint64(n)).astype(np.int32)
     expected = per_class[a] * per_class[b] / max(n_images, 1)
     lift = count / expected
-    names = pa.array(wnids, pa.string())
-    return pa.table([a, b, names.take(a), names.take(b), count, per_class[a], per_class[b], expected, lift,
-                     np.log2(lift)], schema=COOCCURRENCE)
+    return pa.table([a, b, count, per_class[a], per_class[b], expected, lift, np.log2(lift)], schema=COOCCURRENCE)
 
 
 def label_pairs(offsets: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -150,9 +147,18 @@ class _Counter:
             self.keys, self.counts, self.merged, self.buffered = [keys], [counts], len(keys), 0
 
     def total(self) -> tuple[np.ndarray, np.ndarray]:
+        """(distinct keys sorted, their counts) of everything added."""
         keys, counts = np.concatenate(self.keys), np.concatenate(self.counts)
-        unique, inverse = np.unique(keys, return_inverse=True)
-        return unique, np.bincount(inverse, weights=counts, minlength=len(unique)).astype(np.int64)
+        if len(keys) == 0:
+            return keys, counts
+        if int(keys.max()) < 1 << 30 and int(counts.max()) < 1 << 33:  # sort packed (key, count): values only
+            packed = np.sort((keys << np.uint64(34)) | counts.astype(np.uint64))
+            keys, counts = packed >> np.uint64(34), (packed & np.uint64((1 << 34) - 1)).astype(np.int64)
+        else:
+            order = np.argsort(keys, kind="stable")
+            keys, counts = keys[order], counts[order]
+        starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+        return keys[starts], np.add.reduceat(counts, starts)
 
 
 def _read_parts(paths: list[Path], columns: list[str]) -> Iterator[pa.Table]:
@@ -191,4 +197,4 @@ def write_products(stage: Path, classes: pa.Table, n_train: int, up: Closure, co
     if config.sampling != "none":
         add_sample_weights(stage / "images", positives, n_train, config)
     parts = sorted((stage / "images" / TRAIN).glob("part-*.parquet"))
-    write_table(cooccurrence(parts, up, classes.column("wnid").to_pylist()), stage / "cooccurrence.parquet")
+    write_table(cooccurrence(parts, up), stage / "cooccurrence.parquet")
