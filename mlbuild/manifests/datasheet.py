@@ -6,8 +6,11 @@ import html
 from collections import Counter
 
 import numpy as np
+import pyarrow as pa
 
-from mlbuild.classes import wordnet
+from mlbuild._util.parquet import read_table
+from mlbuild._util.resources import wordnet_map
+from mlbuild.classes.wordnet.graph import SNAPSHOT
 from mlbuild.manifests.html_blocks import note, table
 from mlbuild.manifests.report_data import ReportData
 
@@ -65,9 +68,8 @@ def _composition(d: ReportData) -> str:
 
 def _biases(d: ReportData) -> str:
     """Classes and training positives per WordNet lexicographer file; the person classes named."""
-    wn = wordnet.load()
     wnids, names = d.classes.column("wnid").to_pylist(), d.classes.column("name").to_pylist()
-    lex = [wn.synset(w).lexname for w in wnids]
+    lex = lexnames(wnids)
     positives = d.classes.column("positives_train").to_numpy() if "positives_train" in d.classes.column_names \
         else np.zeros(len(wnids), np.int64)
     by_lex = Counter(lex)
@@ -81,6 +83,14 @@ def _biases(d: ReportData) -> str:
             + table(["WordNet category", "classes", "% of classes", "with training positives"], rows)
             + note(f"{len(people):,} person classes (noun.person); most frequent: "
                    + (", ".join(f"{nm} ({w}, {p:,})" for p, w, nm in people[:10]) or "none") + "."))
+
+
+def lexnames(wnids: list[str]) -> list[str]:
+    """WordNet lexicographer file of each noun WNID (noun.animal, noun.person, ...), from the snapshot's columns."""
+    snapshot = read_table(wordnet_map(SNAPSHOT), ["offset", "lexname"])
+    offsets = snapshot.column("offset").to_numpy()
+    rows = np.searchsorted(offsets, np.array([int(w[1:]) for w in wnids], np.int64))
+    return snapshot.column("lexname").take(pa.array(rows, pa.int64())).to_pylist()
 
 
 def _collection(d: ReportData) -> str:

@@ -65,11 +65,12 @@ def _read(path: Path) -> pa.Table:
 def _count(data: ReportData, split: str, table: pa.Table) -> None:
     """Add one part's rows to every counter."""
     data.splits.setdefault(split, SplitStats()).add(table)
-    for name, keys in GROUPS.items():
-        if all(k in table.column_names for k in keys):
-            plain = pa.table({k: table.column(k).cast(pa.string()) for k in keys})
-            for row in plain.group_by(keys).aggregate([([], "count_all")]).to_pylist():
-                data.groups[name][tuple(row[k] for k in keys)] += row["count_all"]
+    keys = [k for k in ("source", "split", "status", "license") if k in table.column_names]
+    plain = pa.table({k: table.column(k).cast(pa.string()) for k in keys})
+    for row in plain.group_by(keys).aggregate([([], "count_all")]).to_pylist():  # one pass, a few groups
+        for name, group in GROUPS.items():
+            if all(k in keys for k in group):
+                data.groups[name][tuple(row[k] for k in group)] += row["count_all"]
     if "author" in table.column_names:
         with_author = table.filter(pc.is_valid(table.column("author")))
         data.authors.update(Counter(with_author.column("source").to_pylist()))

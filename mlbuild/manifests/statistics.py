@@ -169,7 +169,7 @@ def _read_parts(paths: list[Path], columns: list[str]) -> Iterator[pa.Table]:
 
 def _kept(table: pa.Table) -> np.ndarray:
     """Rows not removed by dedup."""
-    return pc.is_null(table.column("dedup")).to_numpy(zero_copy_only=False)
+    return pc.is_null(table.column("dedup")).combine_chunks().to_numpy(zero_copy_only=False)
 
 
 def _flat(lists: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
