@@ -166,14 +166,17 @@ def _mappings(d: ReportData) -> str:
     sc = d.source_classes
     if "score" not in sc.column_names:
         return note("This build's source_classes.parquet has no scores.")
-    mapped = sc.filter(pc.and_(pc.is_valid(sc.column("wnid")), pc.is_valid(sc.column("score"))))
+    mapped = sc.filter(pc.and_(pc.is_valid(sc.column("wnid")), pc.less(sc.column("score"), 1.0)))
     low = mapped.sort_by([("score", "ascending"), ("source", "ascending"), ("source_class", "ascending")])
+    given = sc.filter(pc.and_(pc.is_valid(sc.column("wnid")), pc.is_null(sc.column("score")))).num_rows
     names = dict(zip(d.classes.column("wnid").to_pylist(), d.classes.column("name").to_pylist()))
     unmapped = Counter(sc.filter(pc.is_null(sc.column("wnid"))).column("source").to_pylist())
     return (table(["source", "source class", "wnid", "class name", "method", "score"],
                   [(r["source"], r["source_class"], r["wnid"], names.get(r["wnid"], "(dropped)"), r["method"],
                     float(r["score"])) for r in low.slice(0, TOP).to_pylist()])
-            + note("Unmapped source classes (their labels are left out): "
+            + note(f"Mappings with a score below 1 (exact WNIDs and synset names score 1; {given:,} classes were "
+                   "mapped by a user's class map and have no score). Unmapped source classes (their labels are "
+                   "left out): "
                    + (", ".join(f"{s}: {n:,}" for s, n in sorted(unmapped.items())) or "none") + "."))
 
 
