@@ -30,6 +30,7 @@ from mlbuild.engines.local import Engine, make_engine
 from mlbuild.images.decontaminate import EvalHashes, duplicate_ids, first_of_duplicates, hash_eval_sets, mark
 from mlbuild.images.download.config import DownloadConfig
 from mlbuild.images.download_stage import download_images
+from mlbuild.images.neardup import Limits
 from mlbuild.labels.ingest import SourceData, read_source
 from mlbuild.labels.label_rows import LabelRows, Moved, label_rows
 from mlbuild.labels.propagate import Closure, propagate
@@ -179,8 +180,8 @@ def run_part(task: PartTask | PartRange, up: Closure, down: Closure, evals: Eval
     rows, first, n = task.rows, task.first_image, task.images.num_rows
     pos, neg = rows.select(~rows.negative), rows.select(rows.negative)
     labels = propagate(n, pos.image - first, pos.cls, pos.conf, neg.image - first, neg.cls, up, down)
-    table, pairs = mark(with_labels(task.images, labels, task.status), task.duplicates, evals)
-    write_part(task.stage, up.n_classes, task.part, table, pairs, labels.conflicts)
+    table, pairs, hashed = mark(with_labels(task.images, labels, task.status), task.duplicates, evals)
+    write_part(task.stage, up.n_classes, task.part, table, pairs, labels.conflicts, hashed)
     return n
 
 
@@ -191,7 +192,8 @@ def _eval_hashes(sources: list[SourceData], config: DedupConfig) -> EvalHashes |
     tables = {name: t for name, t in tables.items() if t.num_rows}
     if not config.enabled or not tables:
         return None
-    return hash_eval_sets(tables, config.hash, config.max_distance)
+    return hash_eval_sets(tables, config.hash, Limits(config.max_distance, config.extra_distance,
+                                                      config.check_distance))
 
 
 def _image_slice(images: list[pa.Table], offsets: np.ndarray, lo: int, hi: int) -> pa.Table:

@@ -1,0 +1,184 @@
+"""Search keys of an image: its hash under a few transforms, each with a check signature.
+
+The plain key is the image's perceptual hash as `mlbuild.images.phash` defines it
+(imagehash-compatible). The other keys make the train x evaluation search see through edits
+that a 64-bit hash does not survive:
+- `trimmed`: the image inside its uniform borders (letterbox / pillarbox bars of any flat
+  colour, see `border_box`), on both sides, when it has such borders;
+- `mirrored` (evaluation side only): the horizontally flipped image, and the flipped trimmed image;
+- `crop1..n` (evaluation side only): centre crops of the (trimmed) image, `CROPS` of each side.
+Keys are computed from the grayscale image every hash starts from (`convert("L")`), so a
+variant costs one crop or flip and one thumbnail, not another decode.
+
+Every key carries a 64-bit *check* signature of the same thumbnail: the 32x32 pHash thumbnail
+averaged down to 8 rows x 9 columns, bit = left cell darker than its right neighbour (a
+dHash of the thumbnail). A pair is reported only when its hashes are within K and its checks
+within `CHECK_DISTANCE`: unrelated images that collide in pHash rarely collide in both, which
+pays for the extra keys' false matches (docs/dedup.md has the measurements). dHash keys have
+no check (0 on both sides, so the check always passes).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from PIL import Image
+
+from mlbuild.errors import SkipReport
+from mlbuild.images.phash import PHASH_SIDE, Source, hash_thumbnails, open_image, pack_bits, thumbnail_size
+
+ROLES = ("train", "eval")
+FAILURES = ("hashed", "no_file", "missing_file", "undecodable")  # why an image has no hash
+CROPS = (0.03, 0.06, 0.09)      # centre crops of evaluation images, fraction cut from each side
+TRIM_TOLERANCE = 24              # grey levels a border pixel may differ from the border's colour
+TRIM_SHARE = 0.98                # share of a line's pixels within tolerance for it to be border
+TRIM_MIN_LINES = 0.01            # a border thinner than this share of the side is left alone
+TRIM_MIN_KEEP = 0.3              # never trim below this share of a side (flat images stay whole)
+CHECK_DISTANCE = 16              # largest check-signature distance of a reported pair
+
+PLAIN, TRIMMED, MIRRORED, TRIMMED_MIRRORED = 0, 1, 2, 3
+TRANSFORMS = ("plain", "trimmed", "mirrored", "trimmed+mirrored",
+              *(f"crop{k + 1}" for k in range(len(CROPS))))
+CROP0 = 4  # code of crop1
+
+KEYS = pa.schema([
+    pa.field("image_id", pa.string(), nullable=False),
+    pa.field("transform", pa.int8(), nullable=False),   # index into TRANSFORMS
+    pa.field("hash", pa.uint64(), nullable=False),
+    pa.field("check", pa.uint64(), nullable=False),
+])
+
+# Averages the 32 thumbnail columns into 9 (as even as integer bounds allow).
+_EDGES = np.round(np.arange(10) * PHASH_SIDE / 9).astype(int)
+_COLUMN_BINS = np.zeros((PHASH_SIDE, 9))
+for _c in range(9):
+    _COLUMN_BINS[_EDGES[_c]:_EDGES[_c + 1], _c] = 1.0 / (_EDGES[_c + 1] - _EDGES[_c])
+
+
+def check_signatures(pixels: np.ndarray) -> np.ndarray:
+    """Check signatures of a stack of 32x32 thumbnails: dHash of their 8x9 block means."""
+    rows = pixels.astype(np.float64).reshape(len(pixels), 8, PHASH_SIDE // 8, PHASH_SIDE).mean(axis=2)
+    cells = np.round(rows @ _COLUMN_BINS, 6)
+    return pack_bits(cells[:, :, 1:] > cells[:, :, :-1])
+
+
+def _leading_border(lines: np.ndarray, tolerance: int) -> int:
+    """How many of the first lines (rows of `lines`) are of one flat colour, the first line's."""
+    colour = np.median(lines[0])
+    flat = (np.abs(lines.astype(np.int16) - colour) <= tolerance).mean(axis=1) >= TRIM_SHARE
+    return len(flat) if flat.all() else int(np.argmin(flat))
+
+
+def border_box(gray: np.ndarray, tolerance: int = TRIM_TOLERANCE) -> tuple[int, int, int, int] | None:
+    """(left, top, right, bottom) of a grayscale image inside its uniform borders, or None.
+
+    Each side is walked inwards while whole lines (at least TRIM_SHARE of their pixels) stay
+    within `tolerance` of that side's outermost line's median: black, white or any flat colour.
+    Borders thinner than TRIM_MIN_LINES of the side are ignored, and a box smaller than
+    TRIM_MIN_KEEP of either side is refused (a flat or nearly flat image stays whole).
+    """
+    h, w = gray.shape
+    top, bottom = _leading_border(gray, tolerance), _leading_border(gray[::-1], tolerance)
+    left, right = _leading_border(gray.T, tolerance), _leading_border(gray.T[::-1], tolerance)
+    top, bottom = (v if v >= max(1, TRIM_MIN_LINES * h) else 0 for v in (top, bottom))
+    left, right = (v if v >= max(1, TRIM_MIN_LINES * w) else 0 for v in (left, right))
+    if not top + bottom + left + right:
+        return None
+    if h - top - bottom < TRIM_MIN_KEEP * h or w - left - right < TRIM_MIN_KEEP * w:
+        return None
+    return left, top, w - right, h - bottom
+
+
+def centre_crop(img: Image.Image, fraction: float) -> Image.Image:
+    """The image without `fraction` of its width and height on every side."""
+    w, h = img.size
+    dx, dy = round(w * fraction), round(h * fraction)
+    return img.crop((dx, dy, w - dx, h - dy))
+
+
+def variants(gray: Image.Image, role: str) -> list[tuple[int, Image.Image]]:
+    """(transform code, image) of every key of a grayscale image for a train or eval role."""
+    if role not in ROLES:
+        raise ValueError(f"unknown key role {role!r}; expected one of {ROLES}")
+    box = border_box(np.asarray(gray))
+    trimmed = gray.crop(box) if box else None
+    out = [(PLAIN, gray)] + ([(TRIMMED, trimmed)] if trimmed else [])
+    if role == "eval":
+        out.append((MIRRORED, gray.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+        if trimmed:
+            out.append((TRIMMED_MIRRORED, trimmed.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+        out += [(CROP0 + k, centre_crop(trimmed or gray, f)) for k, f in enumerate(CROPS)]
+    return out
+
+
+class KeyBatch(NamedTuple):
+    """Keys of a batch of sources: the plain hash per source and every key in long form."""
+
+    plain: np.ndarray       # (n,) uint64, 0 where invalid
+    valid: np.ndarray       # (n,) bool: False where the source could not be decoded
+    row: np.ndarray         # (k,) int64: source row of each key
+    transform: np.ndarray   # (k,) int8
+    hash: np.ndarray        # (k,) uint64
+    check: np.ndarray       # (k,) uint64
+    failure: np.ndarray     # (n,) int8: index into FAILURES (0 where hashed)
+    skipped: SkipReport
+
+
+def key_sources(sources: Sequence[Source], kind: str = "phash", fast: bool = False, role: str = "train",
+                name: str = "images") -> KeyBatch:
+    """Keys of files or encoded bytes; undecodable ones are counted (1-based row) and have no key."""
+    size = thumbnail_size(kind)
+    thumbs, rows, codes = [], [], []
+    valid = np.zeros(len(sources), bool)
+    failure = np.zeros(len(sources), np.int8)
+    skipped = SkipReport(name)
+    for i, source in enumerate(sources):
+        try:
+            with open_image(source, kind, fast) as img:
+                gray = img.convert("L")
+            found = [(code, np.asarray(v.resize(size, Image.Resampling.LANCZOS))) for code, v in variants(gray, role)]
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            skipped.add(i + 1, f"{type(err).__name__}: {err}")
+            failure[i] = FAILURES.index("missing_file" if isinstance(err, FileNotFoundError) else "undecodable")
+            continue
+        valid[i] = True
+        rows += [i] * len(found)
+        codes += [code for code, _ in found]
+        thumbs += [t for _, t in found]
+    pixels = np.stack(thumbs) if thumbs else np.zeros((0, size[1], size[0]), np.uint8)
+    hashes = hash_thumbnails(pixels, kind, fast)
+    checks = check_signatures(pixels) if kind == "phash" else np.zeros(len(pixels), np.uint64)
+    row, code = np.array(rows, np.int64), np.array(codes, np.int8)
+    plain = np.zeros(len(sources), np.uint64)
+    plain[row[code == PLAIN]] = hashes[code == PLAIN]
+    return KeyBatch(plain, valid, row, code, hashes, checks, failure, skipped)
+
+
+def key_table(table: pa.Table, kind: str = "phash", fast: bool = False, role: str = "train",
+              path_column: str = "path") -> tuple[pa.Table, pa.Table, SkipReport]:
+    """Stage over a shard of (image_id, path, ...): the table with a nullable `kind` column (the
+    plain hash; null where the path is null or the file missing or undecodable) and an int8
+    `hash_failure` column (index into FAILURES), the KEYS table of its images, and the files that
+    could not be read (rows 1-based in `table`)."""
+    paths = table[path_column]
+    present = pc.is_valid(paths).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(present)
+    batch = key_sources(paths.filter(present).to_pylist(), kind, fast, role, name=path_column)
+    skipped = SkipReport(batch.skipped.path, count=batch.skipped.count,
+                         examples=[(int(rows[line - 1]) + 1, why) for line, why in batch.skipped.examples])
+    hashes = np.zeros(len(table), np.uint64)
+    hashes[rows] = batch.plain
+    valid = np.zeros(len(table), bool)
+    valid[rows] = batch.valid
+    column = pa.array(hashes, pa.uint64(), mask=~valid)
+    failure = np.full(len(table), FAILURES.index("no_file"), np.int8)
+    failure[rows] = batch.failure
+    keys = pa.table({"image_id": table["image_id"].take(pa.array(rows[batch.row])),
+                     "transform": pa.array(batch.transform, pa.int8()),
+                     "hash": pa.array(batch.hash, pa.uint64()),
+                     "check": pa.array(batch.check, pa.uint64())}, schema=KEYS)
+    table = table.append_column(pa.field(kind, pa.uint64()), column).append_column("hash_failure", pa.array(failure))
+    return table, keys, skipped
