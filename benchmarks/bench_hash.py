@@ -25,7 +25,7 @@ from PIL import Image
 from mlbuild._util.parquet import read_table
 from mlbuild.cli import main as cli
 from mlbuild.images.neardup import popcount
-from mlbuild.images.phash import hash_sources
+from mlbuild.images.hash_keys import hash_sources
 
 
 def timed(run: Callable[[], np.ndarray], passes: int = 2) -> tuple[np.ndarray, float]:
@@ -64,8 +64,8 @@ def main() -> int:
     print("|---|---|---|---|")
     for kind in ("phash", "dhash"):
         ref, t_ref = timed(lambda kind=kind: imagehash_baseline(paths, kind))
-        exact, t_exact = timed(lambda kind=kind: hash_sources(paths, kind).hashes)
-        fast, t_fast = timed(lambda kind=kind: hash_sources(paths, kind, fast=True).hashes)
+        exact, t_exact = timed(lambda kind=kind: hash_sources(paths, kind).plain)
+        fast, t_fast = timed(lambda kind=kind: hash_sources(paths, kind, fast=True).plain)
         assert (exact == ref).all(), f"exact {kind} differs from imagehash"
         n = len(paths)
         print(f"| imagehash.{kind} | {n / t_ref:,.0f} | 1.00x | (reference) |")

@@ -158,8 +158,10 @@ def test_dedup_pairs_table_is_sorted_named_and_skips_null_hashes():
     assert pairs.schema == PAIRS
     assert pairs.to_pylist() == [
         {"image_id": "t1", "eval_image_id": "r0", "eval_set": "real", "distance": 1, "hash": 0, "transform": "plain"},
-        {"image_id": "t1", "eval_image_id": "v0", "eval_set": "val", "distance": 3, "hash": 0, "transform": "plain"},
-        {"image_id": "t1", "eval_image_id": "v1", "eval_set": "val", "distance": 0, "hash": 0, "transform": "plain"},
+        {"image_id": "t1", "eval_image_id": "v0", "eval_set": "val", "distance": 3, "hash": 0,
+         "transform": "plain"},
+        {"image_id": "t1", "eval_image_id": "v1", "eval_set": "val", "distance": 0, "hash": 0,
+         "transform": "plain"},
         {"image_id": "t3", "eval_image_id": "r0", "eval_set": "real", "distance": 3, "hash": 0b1111, "transform": "plain"},
         {"image_id": "t3", "eval_image_id": "v0", "eval_set": "val", "distance": 1, "hash": 0b1111, "transform": "plain"},
     ]

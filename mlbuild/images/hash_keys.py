@@ -30,7 +30,7 @@ from PIL import Image
 from mlbuild.errors import SkipReport
 from mlbuild.images.phash import PHASH_SIDE, Source, hash_thumbnails, open_image, pack_bits, thumbnail_size
 
-ROLES = ("train", "eval")
+ROLES = ("plain", "train", "eval")  # plain: the plain key only
 FAILURES = ("hashed", "no_file", "missing_file", "undecodable")  # why an image has no hash
 CROPS = (0.03, 0.06, 0.09)      # centre crops of evaluation images, fraction cut from each side
 TRIM_TOLERANCE = 24              # grey levels a border pixel may differ from the border's colour
@@ -100,9 +100,11 @@ def centre_crop(img: Image.Image, fraction: float) -> Image.Image:
 
 
 def variants(gray: Image.Image, role: str) -> list[tuple[int, Image.Image]]:
-    """(transform code, image) of every key of a grayscale image for a train or eval role."""
+    """(transform code, image) of every key of a grayscale image for a role (ROLES)."""
     if role not in ROLES:
         raise ValueError(f"unknown key role {role!r}; expected one of {ROLES}")
+    if role == "plain":
+        return [(PLAIN, gray)]
     box = border_box(np.asarray(gray))
     trimmed = gray.crop(box) if box else None
     out = [(PLAIN, gray)] + ([(TRIMMED, trimmed)] if trimmed else [])
@@ -155,6 +157,12 @@ def key_sources(sources: Sequence[Source], kind: str = "phash", fast: bool = Fal
     plain = np.zeros(len(sources), np.uint64)
     plain[row[code == PLAIN]] = hashes[code == PLAIN]
     return KeyBatch(plain, valid, row, code, hashes, checks, failure, skipped)
+
+
+def hash_sources(sources: Sequence[Source], kind: str = "phash", fast: bool = False,
+                 name: str = "images") -> KeyBatch:
+    """The plain hash of files or encoded bytes (`.plain`, 0 where `.valid` is False)."""
+    return key_sources(sources, kind, fast, "plain", name)
 
 
 def key_table(table: pa.Table, kind: str = "phash", fast: bool = False, role: str = "train",
