@@ -162,8 +162,10 @@ def test_dedup_pairs_table_is_sorted_named_and_skips_null_hashes():
          "transform": "plain"},
         {"image_id": "t1", "eval_image_id": "v1", "eval_set": "val", "distance": 0, "hash": 0,
          "transform": "plain"},
-        {"image_id": "t3", "eval_image_id": "r0", "eval_set": "real", "distance": 3, "hash": 0b1111, "transform": "plain"},
-        {"image_id": "t3", "eval_image_id": "v0", "eval_set": "val", "distance": 1, "hash": 0b1111, "transform": "plain"},
+        {"image_id": "t3", "eval_image_id": "r0", "eval_set": "real", "distance": 3, "hash": 0b1111,
+         "transform": "plain"},
+        {"image_id": "t3", "eval_image_id": "v0", "eval_set": "val", "distance": 1, "hash": 0b1111,
+         "transform": "plain"},
     ]
     assert len(dedup_pairs(train, {}, 3)) == 0
 

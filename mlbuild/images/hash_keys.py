@@ -32,10 +32,10 @@ from mlbuild.images.phash import PHASH_SIDE, Source, hash_thumbnails, open_image
 
 ROLES = ("plain", "train", "eval")  # plain: the plain key only
 FAILURES = ("hashed", "no_file", "missing_file", "undecodable")  # why an image has no hash
-CROPS = (0.03, 0.06, 0.09)      # centre crops of evaluation images, fraction cut from each side
-TRIM_TOLERANCE = 24              # grey levels a border pixel may differ from the border's colour
+CROPS = (0.015, 0.035, 0.055, 0.075, 0.095)      # centre crops of evaluation images, fraction cut from each side
+TRIM_TOLERANCE = 10              # grey levels a border pixel may differ from the border's colour
 TRIM_SHARE = 0.98                # share of a line's pixels within tolerance for it to be border
-TRIM_MIN_LINES = 0.01            # a border thinner than this share of the side is left alone
+TRIM_MIN_LINES = 0.02            # a border thinner than this share of the side is left alone
 TRIM_MIN_KEEP = 0.3              # never trim below this share of a side (flat images stay whole)
 CHECK_DISTANCE = 16              # largest check-signature distance of a reported pair
 
@@ -65,26 +65,36 @@ def check_signatures(pixels: np.ndarray) -> np.ndarray:
     return pack_bits(cells[:, :, 1:] > cells[:, :, :-1])
 
 
-def _leading_border(lines: np.ndarray, tolerance: int) -> int:
-    """How many of the first lines (rows of `lines`) are of one flat colour, the first line's."""
-    colour = np.median(lines[0])
+def _leading_border(lines: np.ndarray, tolerance: int) -> tuple[int, float]:
+    """How many of the first lines (rows of `lines`) are of one flat colour, and that colour
+    (the first line's median)."""
+    colour = float(np.median(lines[0]))
     flat = (np.abs(lines.astype(np.int16) - colour) <= tolerance).mean(axis=1) >= TRIM_SHARE
-    return len(flat) if flat.all() else int(np.argmin(flat))
+    return (len(flat) if flat.all() else int(np.argmin(flat))), colour
 
 
-def border_box(gray: np.ndarray, tolerance: int = TRIM_TOLERANCE) -> tuple[int, int, int, int] | None:
+def _bars(gray: np.ndarray, tolerance: int) -> tuple[int, int]:
+    """Widths of a pair of bars at the first and last rows of `gray`: both at least TRIM_MIN_LINES
+    of the side and of about one colour (within 2 x tolerance), else (0, 0)."""
+    (a, colour_a), (b, colour_b) = _leading_border(gray, tolerance), _leading_border(gray[::-1], tolerance)
+    wide = min(a, b) >= max(1.0, TRIM_MIN_LINES * len(gray))
+    return (a, b) if wide and abs(colour_a - colour_b) <= 2 * tolerance else (0, 0)
+
+
+def border_box(gray: np.ndarray, tolerance: int | None = None) -> tuple[int, int, int, int] | None:
     """(left, top, right, bottom) of a grayscale image inside its uniform borders, or None.
 
-    Each side is walked inwards while whole lines (at least TRIM_SHARE of their pixels) stay
-    within `tolerance` of that side's outermost line's median: black, white or any flat colour.
-    Borders thinner than TRIM_MIN_LINES of the side are ignored, and a box smaller than
-    TRIM_MIN_KEEP of either side is refused (a flat or nearly flat image stays whole).
+    Borders come in pairs, as letterboxes (top and bottom) and pillarboxes (left and right) do:
+    each side is walked inwards while whole lines (at least TRIM_SHARE of their pixels) stay
+    within `tolerance` of that side's outermost line's median (black, white or any flat colour),
+    and a pair counts when both its bars are at least TRIM_MIN_LINES of the side and of about
+    the same colour. A box smaller than TRIM_MIN_KEEP of either side is refused (a flat or
+    nearly flat image stays whole). One-sided flat areas (a dark sky) are not borders.
     """
+    tolerance = TRIM_TOLERANCE if tolerance is None else tolerance
     h, w = gray.shape
-    top, bottom = _leading_border(gray, tolerance), _leading_border(gray[::-1], tolerance)
-    left, right = _leading_border(gray.T, tolerance), _leading_border(gray.T[::-1], tolerance)
-    top, bottom = (v if v >= max(1, TRIM_MIN_LINES * h) else 0 for v in (top, bottom))
-    left, right = (v if v >= max(1, TRIM_MIN_LINES * w) else 0 for v in (left, right))
+    top, bottom = _bars(gray, tolerance)
+    left, right = _bars(gray.T, tolerance)
     if not top + bottom + left + right:
         return None
     if h - top - bottom < TRIM_MIN_KEEP * h or w - left - right < TRIM_MIN_KEEP * w:
@@ -129,9 +139,18 @@ class KeyBatch(NamedTuple):
     skipped: SkipReport
 
 
-def key_sources(sources: Sequence[Source], kind: str = "phash", fast: bool = False, role: str = "train",
-                name: str = "images") -> KeyBatch:
-    """Keys of files or encoded bytes; undecodable ones are counted (1-based row) and have no key."""
+def _grayscale(source: Source | Image.Image, kind: str, fast: bool) -> Image.Image:
+    """The decoded grayscale image every key starts from."""
+    if isinstance(source, Image.Image):
+        return source.convert("L")
+    with open_image(source, kind, fast) as img:
+        return img.convert("L")
+
+
+def key_sources(sources: Sequence[Source | Image.Image], kind: str = "phash", fast: bool = False,
+                role: str = "train", name: str = "images") -> KeyBatch:
+    """Keys of files, encoded bytes or decoded images; undecodable ones are counted (1-based row)
+    and have no key."""
     size = thumbnail_size(kind)
     thumbs, rows, codes = [], [], []
     valid = np.zeros(len(sources), bool)
@@ -139,8 +158,7 @@ def key_sources(sources: Sequence[Source], kind: str = "phash", fast: bool = Fal
     skipped = SkipReport(name)
     for i, source in enumerate(sources):
         try:
-            with open_image(source, kind, fast) as img:
-                gray = img.convert("L")
+            gray = _grayscale(source, kind, fast)
             found = [(code, np.asarray(v.resize(size, Image.Resampling.LANCZOS))) for code, v in variants(gray, role)]
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
             skipped.add(i + 1, f"{type(err).__name__}: {err}")
