@@ -24,8 +24,8 @@ from PIL import Image
 
 from mlbuild._util.parquet import read_table
 from mlbuild.cli import main as cli
-from mlbuild.images.neardup import popcount
 from mlbuild.images.hash_keys import hash_sources
+from mlbuild.images.neardup import popcount
 
 
 def timed(run: Callable[[], np.ndarray], passes: int = 2) -> tuple[np.ndarray, float]:
