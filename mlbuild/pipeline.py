@@ -27,9 +27,10 @@ from mlbuild.classes.normalize import build_taxonomy, class_targets, map_source_
 from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.config import BuildConfig, DedupConfig, load_config
 from mlbuild.engines.local import Engine, make_engine
-from mlbuild.images.decontaminate import EvalHashes, duplicate_ids, first_of_duplicates, hash_eval_sets, mark
+from mlbuild.images.decontaminate import EvalHashes, duplicate_ids, hash_eval_sets, mark
 from mlbuild.images.download.config import DownloadConfig
 from mlbuild.images.download_stage import download_images
+from mlbuild.images.duplicate_keys import first_of_duplicates
 from mlbuild.images.neardup import Limits
 from mlbuild.labels.ingest import SourceData, read_source
 from mlbuild.labels.label_rows import LabelRows, Moved, label_rows

@@ -13,18 +13,14 @@ Images that could not be hashed are counted per source, split and reason (`unhas
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlbuild.images.duplicate_keys import components, flickr_photo_ids, key_groups
 from mlbuild.images.hash_keys import FAILURES, key_table
 from mlbuild.images.neardup import PAIRS, Limits, dedup_keys
-
-CHUNK_ROWS = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -62,39 +58,6 @@ def merge_counts(total: dict, more: dict) -> dict:
             for reason, n in reasons.items():
                 into[reason] = into.get(reason, 0) + n
     return total
-
-
-def first_of_duplicates(images: list[pa.Table], training: list[bool]) -> np.ndarray:
-    """Per image (sources concatenated): the row of the image it duplicates, or its own row.
-
-    Training images sharing a URL or a Flickr photo id form a group; the first of the group
-    in build order (sources in config order) is kept and receives the others' labels. Flickr
-    URLs are grouped by photo id (the same photo at any size); others by the URL itself.
-    """
-    chunks = [(table.column("url").slice(start, CHUNK_ROWS), train, offset + start)  # bounded temporaries
-              for table, train, offset in zip(images, training, np.cumsum([0] + [t.num_rows for t in images]))
-              for start in range(0, table.num_rows, CHUNK_ROWS)]
-    with ThreadPoolExecutor(2) as pool:  # regex kernels run without the GIL
-        found = list(pool.map(_chunk_keys, chunks))
-    photos = [ids for ids, _, _ in found]
-    others = [urls for _, urls, _ in found if urls is not None]
-    other_rows = [rows for _, _, rows in found if rows is not None]
-    offset = sum(t.num_rows for t in images)
-    photo_groups = key_groups(pa.concat_arrays(photos))
-    rows, starts = key_groups(pa.concat_arrays(others)) if others else (np.zeros(0, np.int64), np.zeros(0, np.int64))
-    url_groups = (np.concatenate(other_rows)[rows] if others else rows, starts)
-    return components(offset, [photo_groups, url_groups])
-
-
-def _chunk_keys(chunk: tuple) -> tuple[pa.Array, pa.Array | None, np.ndarray | None]:
-    """Photo ids of a chunk of URLs, and its non-Flickr URLs with their global rows."""
-    urls, train, offset = chunk
-    urls = urls.combine_chunks()
-    if not train:
-        return pa.nulls(len(urls), pa.int64()), None, None
-    ids = flickr_photo_ids(urls)
-    plain = np.flatnonzero(pc.is_null(ids).to_numpy(zero_copy_only=False))
-    return ids, urls.take(pa.array(plain)), plain + offset
 
 
 def duplicate_ids(first: np.ndarray, images: list[pa.Table], offsets: np.ndarray, lo: int,
