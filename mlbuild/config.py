@@ -69,6 +69,8 @@ class DedupConfig:
     extra_distance: int = field(default=6, metadata={"min": 0, "max": 32})   # K for any other key pair
     check_distance: int = field(default=16, metadata={"min": 0, "max": 64})  # check-signature distance
     hash: str = field(default="phash", metadata={"choices": ("phash", "dhash")})
+    within_train: bool = False      # collapse near-identical training images (plain keys within K + check)
+    within_train_distance: int = field(default=2, metadata={"min": 0, "max": 32})
 
 
 @dataclass

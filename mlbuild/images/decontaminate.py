@@ -4,6 +4,8 @@ Two kinds of duplicates are marked in the `dedup` column (rows stay in the manif
 every decision is auditable; consumers train on rows where `dedup` is null):
 - `duplicate_of:<image_id>`: the same Flickr photo (or the same URL) as another training
   image from any source; the kept image carries the union of both images' labels;
+- `train_near_duplicate_of:<image_id>` (`[dedup] within_train`): within Hamming distance K of
+  another training image, directly or through a chain of such images; collapsed the same way;
 - `near_duplicate:<eval_image_id>`: a key of the training image (its perceptual hash, or the
   hash inside its uniform borders) matches a key of an evaluation image (the image itself,
   mirrored, trimmed, or a centre crop; `mlbuild.images.hash_keys`), reported with the
@@ -61,22 +63,25 @@ def merge_counts(total: dict, more: dict) -> dict:
 
 
 def duplicate_ids(first: np.ndarray, images: list[pa.Table], offsets: np.ndarray, lo: int,
-                  hi: int) -> pa.Array:
-    """For global rows lo..hi: the image id each duplicates, null for kept images."""
+                  hi: int, near: np.ndarray | None = None) -> pa.Array:
+    """For global rows lo..hi: why each image is dropped as a duplicate, null for kept images:
+    `train_near_duplicate_of:<id>` for rows in a near-duplicate group of training hashes (`near`),
+    `duplicate_of:<id>` for the others (same URL or Flickr photo), <id> being the kept image."""
     rows = first[lo:hi]
     dup = np.flatnonzero(rows != np.arange(lo, hi))
     values = np.full(hi - lo, None, dtype=object)
     for i in dup.tolist():  # duplicates are rare: a loop over them, never over all rows
         source = int(np.searchsorted(offsets, rows[i], side="right")) - 1
-        values[i] = images[source].column("image_id")[int(rows[i] - offsets[source])].as_py()
+        prefix = "train_near_duplicate_of:" if near is not None and near[lo + i] else "duplicate_of:"
+        values[i] = prefix + images[source].column("image_id")[int(rows[i] - offsets[source])].as_py()
     return pa.array(values, pa.string())
 
 
 def mark(table: pa.Table, duplicates: pa.Array, evals: EvalHashes | None) -> tuple[pa.Table, pa.Table, dict]:
-    """Fill `phash` and `dedup` of one partition; return it with its (image, eval image) pairs
-    and the counts of its training images hashed and not hashed (`unhashed_counts`)."""
-    reason = pc.if_else(pc.is_valid(duplicates), pc.binary_join_element_wise("duplicate_of:", duplicates, ""),
-                        pa.nulls(len(duplicates), pa.string()))
+    """Fill `phash` and `dedup` of one partition (`duplicates`: the reasons of `duplicate_ids`);
+    return it with its (image, eval image) pairs and the counts of images hashed and not hashed
+    (`unhashed_counts`)."""
+    reason = duplicates
     if evals is None:
         return _set(table, "dedup", reason), PAIRS.empty_table(), {}
     hashed, keys, _ = key_table(table.select(["image_id", "source", "split", "path"]), evals.kind)
