@@ -21,6 +21,11 @@ verification, one row per image pair).
     .venv/bin/python benchmarks/bench_dedup.py            # everything
     .venv/bin/python benchmarks/bench_dedup.py --skip-imagededup
     .venv/bin/python benchmarks/bench_dedup.py --only-keys   # section 2b alone
+    .venv/bin/python benchmarks/bench_dedup.py --within-train 20000000   # section 5 alone, N images
+
+Section 5 groups N training hashes by near duplicates among themselves (`[dedup] within_train`,
+`near_duplicate_roots` at its default K, no check signatures: the worst case for links), N
+shaped as section 2's training set (families, a placeholder repeated 20,000 times).
 """
 from __future__ import annotations
 
@@ -213,6 +218,40 @@ def with_keys(rng: np.random.Generator, n_train: int = N_TRAIN, n_eval: int = N_
           f"{keys['pairs']:,} image pairs; {keys['cpu'] / plain['cpu']:.1f}x the plain search's CPU\n")
 
 
+def within_train_only(train_file: Path) -> None:
+    """(In the subprocess) near-duplicate groups of the training hashes, with time and peak RSS."""
+    from mlbuild.config import DedupConfig
+    from mlbuild.images.train_groups import near_duplicate_roots
+    train = np.load(train_file)
+    start, cpu = time.perf_counter(), time.process_time()
+    roots = near_duplicate_roots(train, DedupConfig().within_train_distance)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    status = Path("/proc/self/status").read_text()
+    peak = int(status.split("VmHWM:")[1].split()[0]) / 2 ** 20
+    grouped = int((roots != np.arange(len(roots))).sum())
+    print(json.dumps({"wall": wall, "cpu": cpu, "peak_gib": peak, "dropped": grouped,
+                      "groups": int(len(np.unique(roots[roots != np.arange(len(roots))])))}))
+
+
+def within_train(rng: np.random.Generator, n: int) -> None:
+    """Section 5: near-duplicate groups within n training hashes."""
+    from mlbuild.config import DedupConfig
+    folder = DATA / "dedup"
+    folder.mkdir(parents=True, exist_ok=True)
+    train = synthetic_phashes(n, rng)
+    family = rng.choice(n, n // 20, replace=False)
+    train[family] = flip_bits(train[rng.integers(0, n, len(family))], rng.integers(0, 5, len(family)), rng)
+    train[rng.choice(n, min(20_000, n // 10), replace=False)] = train[0]
+    np.save(folder / "within.npy", train)
+    del train
+    out = subprocess.run([sys.executable, __file__, "--within-search", str(folder / "within.npy")],
+                         check=True, capture_output=True, text=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"## 5. Near-duplicate groups within {n:,} training hashes (K={DedupConfig().within_train_distance})\n")
+    print(f"wall {result['wall']:.1f} s, CPU {result['cpu']:.1f} s, peak RSS {result['peak_gib']:.2f} GiB; "
+          f"{result['dropped']:,} images folded into {result['groups']:,} groups\n")
+
+
 def at_scale(rng: np.random.Generator) -> None:
     """Section 2: 10M x 200k at K = 6, checked against planted pairs and a brute-force sample."""
     folder = DATA / "dedup"
@@ -300,6 +339,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--search", nargs=2, type=Path, metavar=("TRAIN", "EVAL"), help=argparse.SUPPRESS)
     parser.add_argument("--search-keys", nargs=2, type=Path, metavar=("TRAIN", "EVAL"), help=argparse.SUPPRESS)
+    parser.add_argument("--within-search", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--within-train", type=int, metavar="N", help="section 5 alone, on N training hashes")
     parser.add_argument("--skip-imagededup", action="store_true")
     parser.add_argument("--only-keys", action="store_true", help="section 2b only")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of 10M x 200k for section 2b")
@@ -310,7 +351,13 @@ def main() -> int:
     if args.search_keys:
         search_keys_only(*args.search_keys)
         return 0
+    if args.within_search:
+        within_train_only(args.within_search)
+        return 0
     rng = np.random.default_rng(7)
+    if args.within_train:
+        within_train(rng, args.within_train)
+        return 0
     if args.only_keys:
         with_keys(rng, int(N_TRAIN * args.scale), int(N_EVAL * args.scale))
         return 0
@@ -320,6 +367,7 @@ def main() -> int:
     planner_vs_classic(rng)
     if not args.skip_imagededup:
         against_imagededup(rng)
+    within_train(rng, 2 * N_TRAIN)
     return 0
 
 
