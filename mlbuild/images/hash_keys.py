@@ -208,3 +208,11 @@ def key_table(table: pa.Table, kind: str = "phash", fast: bool = False, role: st
                      "check": pa.array(batch.check, pa.uint64())}, schema=KEYS)
     table = table.append_column(pa.field(kind, pa.uint64()), column).append_column("hash_failure", pa.array(failure))
     return table, keys, skipped
+
+
+def hash_table(table: pa.Table, kind: str = "phash", fast: bool = False,
+               path_column: str = "path") -> tuple[pa.Table, SkipReport]:
+    """The table with a nullable `kind` column: the plain hash of the file named in `path_column`
+    (null where the path is null or the file missing or undecodable), and the unreadable files."""
+    hashed, _, skipped = key_table(table, kind, fast, "plain", path_column)
+    return hashed.drop_columns(["hash_failure"]), skipped
