@@ -80,7 +80,7 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
     try:
         with timer("duplicates"):
             first, near = _duplicates(runner, sources, images, offsets, config)
-            evals = _eval_hashes(sources, config.dedup)
+            evals = _eval_hashes(runner, sources, config.dedup)
         if config.classes.min_images > 0:
             with timer("count"):
                 counts = _train_counts(rows, _moved(rows, first), sources, offsets, tax, config.partition_images)
@@ -199,15 +199,15 @@ def run_part(task: PartTask | PartRange, up: Closure, down: Closure, evals: Eval
     return n
 
 
-def _eval_hashes(sources: list[SourceData], config: DedupConfig) -> EvalHashes | None:
+def _eval_hashes(runner: Engine, sources: list[SourceData], config: DedupConfig) -> EvalHashes | None:
     """Hashes of the evaluation sets' local images, when dedup is on and there are any."""
     tables = {s.name: s.images.filter(pc.is_valid(s.images.column("path")))
               for s in sources if s.spec.evaluation}
     tables = {name: t for name, t in tables.items() if t.num_rows}
     if not config.enabled or not tables:
         return None
-    return hash_eval_sets(tables, config.hash, Limits(config.max_distance, config.extra_distance,
-                                                      config.check_distance))
+    limits = Limits(config.max_distance, config.extra_distance, config.check_distance)
+    return hash_eval_sets(tables, config.hash, limits, runner)
 
 
 def _image_slice(images: list[pa.Table], offsets: np.ndarray, lo: int, hi: int) -> pa.Table:

@@ -21,8 +21,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlbuild.engines.local import Engine
 from mlbuild.images.hash_keys import FAILURES, key_table
 from mlbuild.images.neardup import PAIRS, Limits, dedup_keys
+from mlbuild.images.sharded import hash_files
 
 
 @dataclass(frozen=True)
@@ -34,9 +36,9 @@ class EvalHashes:
     limits: Limits
 
 
-def hash_eval_sets(tables: dict[str, pa.Table], kind: str, limits: Limits) -> EvalHashes:
-    """Search keys of every evaluation set's images (mirrored, trimmed, centre crops)."""
-    sets = {name: key_table(table.select(["image_id", "path"]), kind, role="eval")[1]
+def hash_eval_sets(tables: dict[str, pa.Table], kind: str, limits: Limits, engine: Engine) -> EvalHashes:
+    """Search keys of every evaluation set's images (mirrored, trimmed, centre crops), hashed on `engine`."""
+    sets = {name: hash_files(engine, table.select(["image_id", "path"]), kind, role="eval")[1]
             for name, table in tables.items()}
     return EvalHashes(sets, kind, limits)
 

@@ -69,6 +69,8 @@ def _leading_border(lines: np.ndarray, tolerance: int) -> tuple[int, float]:
     """How many of the first lines (rows of `lines`) are of one flat colour, and that colour
     (the first line's median)."""
     colour = float(np.median(lines[0]))
+    if (np.abs(lines[0].astype(np.int16) - colour) <= tolerance).mean() < TRIM_SHARE:
+        return 0, colour  # most images: one line looked at per side
     flat = (np.abs(lines.astype(np.int16) - colour) <= tolerance).mean(axis=1) >= TRIM_SHARE
     return (len(flat) if flat.all() else int(np.argmin(flat))), colour
 
