@@ -13,7 +13,7 @@ image is that common in URL-list datasets); 2,200 evaluation hashes are planted 
 RSS is the search's own.
 
 Section 2b runs what the build runs with its default search keys: every evaluation image
-contributes EVAL_KEYS keys (plain, mirrored and five centre crops; trimmed ones are rare), every
+contributes EVAL_KEYS keys (plain, mirrored and the centre crops; trimmed ones are rare), every
 training image one (plus a trimmed key for TRIMMED_SHARE of them), as KEYS tables with string
 ids and check signatures, through `dedup_keys` (search at K, per-key limits, check
 verification, one row per image pair).

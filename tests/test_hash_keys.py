@@ -120,7 +120,7 @@ def reference_pairs(train: list[tuple], evals: list[tuple], limits: Limits) -> d
     best: dict = {}
     for (ti, tc, th, tk), (ei, ec, eh, ek) in product(train, evals):
         d = bin(th ^ eh).count("1")
-        limit = limits.plain if tc == ec == PLAIN else limits.extra
+        limit = limits.plain if ec in (PLAIN, TRIMMED) else limits.extra
         if d <= limit and bin(tk ^ ek).count("1") <= limits.check:
             rank = (d, tc * 64 + ec)
             if (ti, ei) not in best or rank < best[ti, ei][0]:

@@ -33,11 +33,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlbuild._util.arrays import range_positions
-from mlbuild.images.hash_keys import CHECK_DISTANCE, KEYS, TRANSFORMS
+from mlbuild.images.hash_keys import CHECK_DISTANCE, KEYS, MIRRORED, TRANSFORMS
 
 MAX_DISTANCE = 32          # beyond this a "near duplicate" means nothing for 64-bit hashes
 DEFAULT_MAX_DISTANCE = 6    # chosen from benchmarks/bench_neardup_quality.py, see docs/dedup.md
-DEFAULT_EXTRA_DISTANCE = 6  # K for any pair of keys other than plain x plain (docs/dedup.md)
+DEFAULT_EXTRA_DISTANCE = 4  # K against mirrored and cropped evaluation keys (docs/dedup.md)
 DEFAULT_CHECK_DISTANCE = CHECK_DISTANCE
 MAX_BLOCK_BITS = 24        # a bucket table of 2**24 slots (128 MiB of int64) at most
 CANDIDATE_BUDGET = 1 << 22  # candidate pairs verified per numpy step (bounds memory)
@@ -238,8 +238,9 @@ PAIRS = pa.schema([
 
 @dataclass(frozen=True)
 class Limits:
-    """Which key pairs count: hashes within `plain` (both keys plain) or `extra` (any other key
-    pair), and check signatures within `check`."""
+    """Which key pairs count: hashes within `plain` when the evaluation key shows the image as
+    framed (plain or trimmed, against any training key), within `extra` when it is a variant
+    (mirrored, centre crop), and check signatures within `check`."""
 
     plain: int = DEFAULT_MAX_DISTANCE
     extra: int = DEFAULT_EXTRA_DISTANCE
@@ -279,11 +280,14 @@ def dedup_keys(train: pa.Table, evals: Mapping[str, pa.Table], limits: Limits) -
     eval_keys = pa.concat_tables([evals[name] for name in evals]) if evals else KEYS.empty_table()
     eval_set = np.repeat(np.arange(len(evals)), [evals[name].num_rows for name in evals]).astype(np.int64)
     t_hash, e_hash = (k["hash"].to_numpy() for k in (train, eval_keys))
-    i, j, dist = hamming_pairs(t_hash, e_hash, max(limits.plain, limits.extra))
+    variant = eval_keys["transform"].to_numpy() >= MIRRORED
+    found = []
+    for limit, rows in ((limits.plain, np.flatnonzero(~variant)), (limits.extra, np.flatnonzero(variant))):
+        i, j, dist = hamming_pairs(t_hash, e_hash[rows], limit)  # one search per limit: fewer candidates
+        found.append((i, rows[j], dist))
+    i, j, dist = _concat(found)
     t_code, e_code = train["transform"].to_numpy()[i], eval_keys["transform"].to_numpy()[j]
-    check = popcount(train["check"].to_numpy()[i] ^ eval_keys["check"].to_numpy()[j])
-    limit = np.where((t_code == 0) & (e_code == 0), limits.plain, limits.extra)
-    keep = np.flatnonzero((dist <= limit) & (check <= limits.check))
+    keep = np.flatnonzero(popcount(train["check"].to_numpy()[i] ^ eval_keys["check"].to_numpy()[j]) <= limits.check)
     i, j, dist, t_code, e_code = i[keep], j[keep], dist[keep], t_code[keep], e_code[keep]
     table = pa.table({
         "image_id": train["image_id"].take(pa.array(i)),
