@@ -12,8 +12,20 @@ image is that common in URL-list datasets); 2,200 evaluation hashes are planted 
 0..10 from training hashes. The 10M x 200k search runs in a fresh subprocess so that its peak
 RSS is the search's own.
 
-    /work/venv/bin/python benchmarks/bench_dedup.py            # everything
-    /work/venv/bin/python benchmarks/bench_dedup.py --skip-imagededup
+Section 2b runs what the build runs with its default search keys: every evaluation image
+contributes EVAL_KEYS keys (plain, mirrored and the centre crops; trimmed ones are rare), every
+training image one (plus a trimmed key for TRIMMED_SHARE of them), as KEYS tables with string
+ids and check signatures, through `dedup_keys` (search at K, per-key limits, check
+verification, one row per image pair).
+
+    .venv/bin/python benchmarks/bench_dedup.py            # everything
+    .venv/bin/python benchmarks/bench_dedup.py --skip-imagededup
+    .venv/bin/python benchmarks/bench_dedup.py --only-keys   # section 2b alone
+    .venv/bin/python benchmarks/bench_dedup.py --within-train 20000000   # section 5 alone, N images
+
+Section 5 groups N training hashes by near duplicates among themselves (`[dedup] within_train`,
+`near_duplicate_roots` at its default K, no check signatures: the worst case for links), N
+shaped as section 2's training set (families, a placeholder repeated 20,000 times).
 """
 from __future__ import annotations
 
@@ -27,13 +39,17 @@ import types
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 from photos import DATA
 
-from mlbuild.images.neardup import hamming_pairs, layout, plan_blocks, popcount, spread_bits
+from mlbuild.images.hash_keys import CROPS, KEYS, MIRRORED, PLAIN, TRIMMED
+from mlbuild.images.neardup import Limits, dedup_keys, hamming_pairs, layout, plan_blocks, popcount, spread_bits
 from mlbuild.images.phash import hash_images, pack_bits
 
 K = 6
 N_TRAIN, N_EVAL = 10_000_000, 200_000
+EVAL_KEYS = 2 + len(CROPS)   # plain, mirrored, crops (per evaluation image)
+TRIMMED_SHARE = 0.01         # training images with a letterbox or pillarbox: one more key each
 TEMPLATES, TEMPLATE_WEIGHT = 1000, 0.8  # tuned so that section 1's figures are at or above real ones
 
 
@@ -126,9 +142,9 @@ def realism(rng: np.random.Generator) -> None:
           f"{block_collision_ratio(real, source, spread=False)}\n")
 
 
-def search_subprocess(train_file: Path, eval_file: Path) -> dict:
+def search_subprocess(train_file: Path, eval_file: Path, mode: str = "--search") -> dict:
     """Run the big search in a fresh interpreter; it prints one JSON line."""
-    out = subprocess.run([sys.executable, __file__, "--search", str(train_file), str(eval_file)],
+    out = subprocess.run([sys.executable, __file__, mode, str(train_file), str(eval_file)],
                          check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -144,6 +160,96 @@ def search_only(train_file: Path, eval_file: Path) -> None:
     status = Path("/proc/self/status").read_text()
     peak = int(status.split("VmHWM:")[1].split()[0]) / 2 ** 20
     print(json.dumps({"wall": wall, "cpu": cpu, "pairs": len(i), "peak_gib": peak}))
+
+
+def keys_table(prefix: str, image: np.ndarray, codes: np.ndarray, hashes: np.ndarray,
+               checks: np.ndarray) -> pa.Table:
+    """A KEYS table whose image ids are prefix + the zero-padded image number."""
+    ids = pa.array(np.char.add(prefix, np.char.zfill(image.astype("U8"), 8)).astype(object), pa.string())
+    return pa.table({"image_id": ids, "transform": pa.array(codes.astype(np.int8)), "hash": pa.array(hashes),
+                     "check": pa.array(checks)}, schema=KEYS)
+
+
+def search_keys_only(train_file: Path, eval_file: Path) -> None:
+    """(In the subprocess) the build's search with default keys: KEYS tables in, pairs out."""
+    rng = np.random.default_rng(3)
+    train, evals = np.load(train_file), np.load(eval_file)
+    n_train, n_eval = len(train), len(evals) // EVAL_KEYS
+    trimmed = rng.choice(n_train, int(n_train * TRIMMED_SHARE), replace=False)
+    t_image = np.concatenate([np.arange(n_train), trimmed])
+    t_codes = np.r_[np.full(n_train, PLAIN), np.full(len(trimmed), TRIMMED)]
+    t_hash = np.concatenate([train, synthetic_phashes(len(trimmed), rng)])
+    t_check = rng.integers(0, 2 ** 64, len(t_image), dtype=np.uint64)
+    e_image = np.repeat(np.arange(n_eval), EVAL_KEYS)
+    e_codes = np.tile(np.r_[PLAIN, MIRRORED, np.arange(len(CROPS)) + 4], n_eval)
+    e_check = rng.integers(0, 2 ** 64, len(evals), dtype=np.uint64)
+    e_check[::EVAL_KEYS] = t_check[np.arange(0, n_eval) % n_train]  # the planted pairs' checks agree
+    train_keys = keys_table("t", t_image, t_codes, t_hash, t_check)
+    eval_keys = keys_table("e", e_image, e_codes, evals, e_check)
+    del train, evals, t_hash, t_check
+    start, cpu = time.perf_counter(), time.process_time()
+    pairs = dedup_keys(train_keys, {"eval": eval_keys}, Limits())
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    status = Path("/proc/self/status").read_text()
+    peak = int(status.split("VmHWM:")[1].split()[0]) / 2 ** 20
+    print(json.dumps({"wall": wall, "cpu": cpu, "pairs": pairs.num_rows, "peak_gib": peak,
+                      "train_keys": train_keys.num_rows, "eval_keys": eval_keys.num_rows}))
+
+
+def with_keys(rng: np.random.Generator, n_train: int = N_TRAIN, n_eval: int = N_EVAL) -> None:
+    """Section 2b: the build's default search keys at scale, against plain keys in the same run."""
+    folder = DATA / "dedup"
+    folder.mkdir(parents=True, exist_ok=True)
+    train = synthetic_phashes(n_train, rng)
+    evals = synthetic_phashes(n_eval * EVAL_KEYS, rng)
+    evals[::EVAL_KEYS][:2_000] = flip_bits(train[:2_000], rng.integers(0, K + 1, 2_000), rng)
+    np.save(folder / "keys_train.npy", train)
+    np.save(folder / "keys_eval.npy", evals)
+    np.save(folder / "plain_eval.npy", evals[::EVAL_KEYS])
+    del train, evals
+    print(f"## 2b. {n_train:,} x {n_eval:,} with search keys ({EVAL_KEYS} per evaluation image, "
+          f"{TRIMMED_SHARE:.0%} trimmed training keys), `dedup_keys` with default limits\n")
+    plain = search_subprocess(folder / "keys_train.npy", folder / "plain_eval.npy")
+    keys = search_subprocess(folder / "keys_train.npy", folder / "keys_eval.npy", "--search-keys")
+    print(f"plain hashes only (hamming_pairs): wall {plain['wall']:.1f} s, CPU {plain['cpu']:.1f} s, "
+          f"peak RSS {plain['peak_gib']:.2f} GiB")
+    print(f"search keys ({keys['train_keys']:,} x {keys['eval_keys']:,} keys, dedup_keys): wall "
+          f"{keys['wall']:.1f} s, CPU {keys['cpu']:.1f} s, peak RSS {keys['peak_gib']:.2f} GiB, "
+          f"{keys['pairs']:,} image pairs; {keys['cpu'] / plain['cpu']:.1f}x the plain search's CPU\n")
+
+
+def within_train_only(train_file: Path) -> None:
+    """(In the subprocess) near-duplicate groups of the training hashes, with time and peak RSS."""
+    from mlbuild.config import DedupConfig
+    from mlbuild.images.train_groups import near_duplicate_roots
+    train = np.load(train_file)
+    start, cpu = time.perf_counter(), time.process_time()
+    roots = near_duplicate_roots(train, DedupConfig().within_train_distance)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    status = Path("/proc/self/status").read_text()
+    peak = int(status.split("VmHWM:")[1].split()[0]) / 2 ** 20
+    grouped = int((roots != np.arange(len(roots))).sum())
+    print(json.dumps({"wall": wall, "cpu": cpu, "peak_gib": peak, "dropped": grouped,
+                      "groups": int(len(np.unique(roots[roots != np.arange(len(roots))])))}))
+
+
+def within_train(rng: np.random.Generator, n: int) -> None:
+    """Section 5: near-duplicate groups within n training hashes."""
+    from mlbuild.config import DedupConfig
+    folder = DATA / "dedup"
+    folder.mkdir(parents=True, exist_ok=True)
+    train = synthetic_phashes(n, rng)
+    family = rng.choice(n, n // 20, replace=False)
+    train[family] = flip_bits(train[rng.integers(0, n, len(family))], rng.integers(0, 5, len(family)), rng)
+    train[rng.choice(n, min(20_000, n // 10), replace=False)] = train[0]
+    np.save(folder / "within.npy", train)
+    del train
+    out = subprocess.run([sys.executable, __file__, "--within-search", str(folder / "within.npy")],
+                         check=True, capture_output=True, text=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"## 5. Near-duplicate groups within {n:,} training hashes (K={DedupConfig().within_train_distance})\n")
+    print(f"wall {result['wall']:.1f} s, CPU {result['cpu']:.1f} s, peak RSS {result['peak_gib']:.2f} GiB; "
+          f"{result['dropped']:,} images folded into {result['groups']:,} groups\n")
 
 
 def at_scale(rng: np.random.Generator) -> None:
@@ -232,17 +338,36 @@ def against_imagededup(rng: np.random.Generator) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--search", nargs=2, type=Path, metavar=("TRAIN", "EVAL"), help=argparse.SUPPRESS)
+    parser.add_argument("--search-keys", nargs=2, type=Path, metavar=("TRAIN", "EVAL"), help=argparse.SUPPRESS)
+    parser.add_argument("--within-search", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--within-train", type=int, metavar="N", help="section 5 alone, on N training hashes")
     parser.add_argument("--skip-imagededup", action="store_true")
+    parser.add_argument("--only-keys", action="store_true", help="section 2b only")
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of 10M x 200k for section 2b")
     args = parser.parse_args()
     if args.search:
         search_only(*args.search)
         return 0
+    if args.search_keys:
+        search_keys_only(*args.search_keys)
+        return 0
+    if args.within_search:
+        within_train_only(args.within_search)
+        return 0
     rng = np.random.default_rng(7)
+    if args.within_train:
+        within_train(rng, args.within_train)
+        return 0
+    if args.only_keys:
+        with_keys(rng, int(N_TRAIN * args.scale), int(N_EVAL * args.scale))
+        return 0
     realism(rng)
     at_scale(rng)
+    with_keys(rng)
     planner_vs_classic(rng)
     if not args.skip_imagededup:
         against_imagededup(rng)
+    within_train(rng, 2 * N_TRAIN)
     return 0
 
 

@@ -24,8 +24,8 @@ from PIL import Image
 
 from mlbuild._util.parquet import read_table
 from mlbuild.cli import main as cli
+from mlbuild.images.hash_keys import hash_sources, key_sources
 from mlbuild.images.neardup import popcount
-from mlbuild.images.phash import hash_sources
 
 
 def timed(run: Callable[[], np.ndarray], passes: int = 2) -> tuple[np.ndarray, float]:
@@ -54,23 +54,50 @@ def drift(a: np.ndarray, b: np.ndarray) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--keys-only", action="store_true", help="only the search-keys table")
     args = parser.parse_args()
     paths = realistic_jpegs(args.count, DATA / "jpeg500x375")
     for p in paths:
         p.read_bytes()  # warm the page cache: measure decoding and hashing, not the disk
     print(f"{len(paths)} JPEGs 500x375, mean {np.mean([p.stat().st_size for p in paths]) / 1024:.0f} KiB; "
           f"one process, images per CPU-second (best of 2)\n")
+    if not args.keys_only:
+        hash_kinds(paths)
+    keys_cost(paths)
+    if not args.keys_only:
+        end_to_end(paths)
+    return 0
+
+
+def hash_kinds(paths: list[Path]) -> None:
+    """Exact and fast hashes against imagehash."""
     print("| method | images/s per core | vs imagehash | bits vs exact |")
     print("|---|---|---|---|")
     for kind in ("phash", "dhash"):
         ref, t_ref = timed(lambda kind=kind: imagehash_baseline(paths, kind))
-        exact, t_exact = timed(lambda kind=kind: hash_sources(paths, kind).hashes)
-        fast, t_fast = timed(lambda kind=kind: hash_sources(paths, kind, fast=True).hashes)
+        exact, t_exact = timed(lambda kind=kind: hash_sources(paths, kind).plain)
+        fast, t_fast = timed(lambda kind=kind: hash_sources(paths, kind, fast=True).plain)
         assert (exact == ref).all(), f"exact {kind} differs from imagehash"
         n = len(paths)
         print(f"| imagehash.{kind} | {n / t_ref:,.0f} | 1.00x | (reference) |")
         print(f"| mlbuild {kind} exact | {n / t_exact:,.0f} | {t_ref / t_exact:.2f}x | identical on all {n} |")
         print(f"| mlbuild {kind} --fast | {n / t_fast:,.0f} | {t_ref / t_fast:.2f}x | {drift(exact, fast)} |")
+
+
+def keys_cost(paths: list[Path]) -> None:
+    """What search keys cost per training and per evaluation image."""
+    print("\nSearch keys (docs/dedup.md), pHash exact, images per CPU-second: what a training image costs "
+          "(plain + trimmed when bordered) and an evaluation image (+ mirrored, five centre crops)\n")
+    print("| keys | images/s per core | keys per image | vs plain hash only |")
+    print("|---|---|---|---|")
+    _, t_plain = timed(lambda: key_sources(paths, "phash", role="plain").hash)
+    for role in ("plain", "train", "eval"):
+        keys, t_keys = timed(lambda role=role: key_sources(paths, "phash", role=role).hash)
+        print(f"| {role} | {len(paths) / t_keys:,.0f} | {len(keys) / len(paths):.2f} | {t_plain / t_keys:.2f}x |")
+
+
+def end_to_end(paths: list[Path]) -> None:
+    """The hash command on two processes."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "hashes.parquet"
         start = time.perf_counter()
@@ -79,7 +106,6 @@ def main() -> int:
         assert read_table(out)["phash"].null_count == 0
     print(f"\n`mlbuild hash --fast --workers 2` end to end (listing, 2 processes, Parquet): "
           f"{len(paths) / wall:,.0f} images/s wall-clock")
-    return 0
 
 
 if __name__ == "__main__":

@@ -8,7 +8,14 @@ recall = copies within K of their original / copies, precision = true pairs / al
 A second, larger negative set (random crops, pairs taken only across different photographs)
 estimates the false-match rate per unrelated pair, which is what grows with dataset size.
 
-    /work/venv/bin/python benchmarks/bench_neardup_quality.py
+The last section runs the build's search with its defaults: the copies as training images
+(keys: plain, trimmed) against the originals as evaluation images (keys: plain, trimmed,
+mirrored, centre crops; `mlbuild.images.hash_keys`), with the check signature, "before" being
+plain hashes at K = 6 (the search before search keys existed). False matches are counted
+both among the copies x other originals and over the random crops (ordered pairs: a crop's
+training keys against another photo's crop's evaluation keys).
+
+    .venv/bin/python benchmarks/bench_neardup_quality.py [--defaults-only | --descriptor-only]
 """
 from __future__ import annotations
 
@@ -16,10 +23,13 @@ import sys
 from collections.abc import Callable
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from photos import jpeg_roundtrip, load_photos, tiles
-from PIL import Image, ImageEnhance, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
-from mlbuild.images.neardup import hamming_pairs
+from mlbuild.images.hash_keys import KEYS, key_sources
+from mlbuild.images.neardup import DEFAULT_MAX_DISTANCE, Limits, dedup_keys, hamming_pairs
 from mlbuild.images.phash import hash_images
 
 KS = range(0, 13)
@@ -40,6 +50,30 @@ def scale(factor: float) -> Callable[[Image.Image], Image.Image]:
                                   Image.Resampling.BICUBIC)
 
 
+def pad(width: float, height: float, colour: tuple[int, int, int]) -> Callable[[Image.Image], Image.Image]:
+    """Letterbox / pillarbox: the image centred on a flat canvas `width` x `height` times its size."""
+    def apply(img: Image.Image) -> Image.Image:
+        canvas = Image.new("RGB", (round(img.width * width), round(img.height * height)), colour)
+        canvas.paste(img, ((canvas.width - img.width) // 2, (canvas.height - img.height) // 2))
+        return canvas
+    return apply
+
+
+def watermark(img: Image.Image) -> Image.Image:
+    """A semi-transparent white band with dark text over the bottom fifth of the image."""
+    out = img.convert("RGBA")
+    layer = Image.new("RGBA", out.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    w, h = out.size
+    draw.rectangle((0, h * 4 // 5, w, h), fill=(255, 255, 255, 110))
+    draw.text((w // 20, h * 4 // 5 + 2), "(c) stock", fill=(20, 20, 20, 200))
+    return Image.alpha_composite(out, layer).convert("RGB")
+
+
+def rotate(degrees: float) -> Callable[[Image.Image], Image.Image]:
+    return lambda img: img.rotate(degrees, resample=Image.Resampling.BICUBIC)
+
+
 TRANSFORMS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "resize 0.5x": scale(0.5),
     "resize 2x": scale(2.0),
@@ -53,9 +87,25 @@ TRANSFORMS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "brightness +20%": lambda img: ImageEnhance.Brightness(img).enhance(1.2),
     "contrast -20%": lambda img: ImageEnhance.Contrast(img).enhance(0.8),
     "grayscale": lambda img: img.convert("L"),
-    "rotate 3 deg": lambda img: img.rotate(3, resample=Image.Resampling.BICUBIC),
+    "rotate 3 deg": rotate(3),
     "horizontal flip": ImageOps.mirror,
 }
+# The build's defaults are measured on these (the sweep over K is of plain hashes only).
+DEFAULT_TRANSFORMS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    **{k: v for k, v in TRANSFORMS.items() if not k.startswith(("crop", "rotate"))},
+    "horizontal flip + jpeg q70": lambda img: jpeg_roundtrip(ImageOps.mirror(img), 70),
+    **{f"crop {p}% per side": crop(p / 100) for p in (2, 3, 4, 5, 6, 8, 10)},
+    "crop 4% left+top only": lambda img: img.crop((round(img.width * 0.04), round(img.height * 0.04),
+                                                   img.width, img.height)),
+    "letterbox black": pad(1.0, 4 / 3, (0, 0, 0)),
+    "pillarbox white": pad(4 / 3, 1.0, (255, 255, 255)),
+    "letterbox grey + jpeg q70": lambda img: jpeg_roundtrip(pad(1.0, 1.25, (128, 128, 128))(img), 70),
+    "pillarbox black + resize 0.5x": lambda img: scale(0.5)(pad(1.4, 1.0, (0, 0, 0))(img)),
+    "watermark band": watermark,
+    **{f"rotate {d} deg": rotate(d) for d in (1, 2, 3)},
+}
+SMALL_EDITS = ("resize 0.5x", "resize 2x", "jpeg q90", "jpeg q70", "jpeg q50", "jpeg q30", "resize 0.5x + jpeg q70",
+               "brightness +20%", "contrast -20%", "grayscale", "crop 2% per side", "crop 3% per side")
 
 
 def scores(copies: np.ndarray, originals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -103,9 +153,100 @@ def table(title: str, rows: dict[str, tuple[np.ndarray, str]]) -> str:
     return "\n".join([head, rule, *body])
 
 
+def keys_of(images: list[Image.Image], role: str, prefix: str) -> pa.Table:
+    """KEYS of decoded images named prefix0, prefix1, ..."""
+    batch = key_sources(images, role=role)
+    return pa.table({"image_id": pa.array([f"{prefix}{i:06d}" for i in batch.row]),
+                     "transform": pa.array(batch.transform), "hash": pa.array(batch.hash),
+                     "check": pa.array(batch.check)}, schema=KEYS)
+
+
+def plain_only(keys: pa.Table) -> pa.Table:
+    """Only the plain keys, without check signatures: the search before search keys."""
+    plain = keys.filter(pc.equal(keys["transform"], 0))
+    return plain.set_column(3, "check", pa.array(np.zeros(plain.num_rows, np.uint64)))
+
+
+def defaults_section(originals: list[Image.Image], crops: list[Image.Image], source: np.ndarray) -> str:
+    """Recall and false matches of the build's default search, before and after search keys."""
+    evals = keys_of(originals, "eval", "o")
+    limits = {"before": (Limits(DEFAULT_MAX_DISTANCE, DEFAULT_MAX_DISTANCE, 64), plain_only),
+              "after": (Limits(), lambda keys: keys)}
+    lines = ["| transform | before recall | after recall | after: matched by | false pairs before / after |",
+             "|---|---|---|---|---|"]
+    recalls: dict[str, dict[str, float]] = {"before": {}, "after": {}}
+    for name, t in DEFAULT_TRANSFORMS.items():
+        train = keys_of([t(img) for img in originals], "train", "o")
+        row, false_pairs, how = [], [], ""
+        for label, (lim, select) in limits.items():
+            pairs = dedup_keys(select(train), {"o": select(evals)}, lim)
+            true = same_name(pairs)
+            recalls[label][name] = true.sum() / len(originals)
+            false_pairs.append(int((~true).sum()))
+            row.append(f"{recalls[label][name]:.3f}")
+            if label == "after":
+                names, counts = np.unique(np.array(pairs["transform"].to_pylist())[true], return_counts=True)
+                how = ", ".join(f"{n} {c}" for n, c in sorted(zip(names, counts), key=lambda x: -x[1])[:3])
+        lines.append(f"| {name} | {row[0]} | {row[1]} | {how} | {false_pairs[0]} / {false_pairs[1]} |")
+    small = {k: min(recalls[k][n] for n in SMALL_EDITS) for k in recalls}
+    lines.append(f"| min over resizes, re-encodes, brightness, contrast, grayscale, crops <= 3% | "
+                 f"{small['before']:.3f} | {small['after']:.3f} | | |")
+    train_keys, eval_keys = keys_of(crops, "train", "c"), keys_of(crops, "eval", "c")
+    n_ordered = len(crops) ** 2 - int((np.bincount(source) ** 2).sum())
+    rates = []
+    for lim, select in limits.values():
+        pairs = dedup_keys(select(train_keys), {"c": select(eval_keys)}, lim)
+        a = np.array([int(x[1:]) for x in pairs["image_id"].to_pylist()], np.int64)
+        b = np.array([int(x[1:]) for x in pairs["eval_image_id"].to_pylist()], np.int64)
+        rates.append(int((source[a] != source[b]).sum()))
+    n_keys = (len(train_keys) / len(crops), len(eval_keys) / len(crops))
+    lines += ["", f"False matches over {n_ordered:,} ordered pairs of crops of different photographs "
+                  f"({n_keys[0]:.2f} training and {n_keys[1]:.2f} evaluation keys per crop after): "
+                  f"before {rates[0]} ({rates[0] / n_ordered:.1e}), after {rates[1]} ({rates[1] / n_ordered:.1e})."]
+    return "\n".join(lines)
+
+
+def same_name(pairs: pa.Table) -> np.ndarray:
+    """True where a pair's training copy is the copy of its evaluation original (same name)."""
+    return np.array(pairs["image_id"].to_pylist()) == np.array(pairs["eval_image_id"].to_pylist())
+
+
+def descriptor(images: list[Image.Image], side: int) -> np.ndarray:
+    """The candidate second-tier descriptor: grayscale box-filtered to side x side, mean removed,
+    L2-normalized (compared by cosine similarity)."""
+    x = np.stack([np.asarray(img.convert("L").resize((side, side), Image.Resampling.BOX), np.float32).ravel()
+                  for img in images])
+    x -= x.mean(axis=1, keepdims=True)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
+
+
+def descriptor_section(originals: list[Image.Image]) -> str:
+    """Recall of a numpy/Pillow thumbnail descriptor at thresholds set on unrelated crop pairs."""
+    crops, source = random_crops(per_photo=200)
+    names = ("rotate 1 deg", "rotate 2 deg", "rotate 3 deg", "crop 4% left+top only", "watermark band", "jpeg q30")
+    lines = ["| descriptor | false-match rate | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
+    for side in (8, 16):
+        d = descriptor(crops, side)
+        cross = source[:, None] != source[None, :]
+        negatives = np.sort((d @ d.T)[cross])[::-1]
+        base = descriptor(originals, side)
+        copies = {n: descriptor([DEFAULT_TRANSFORMS[n](img) for img in originals], side) for n in names}
+        for rate in (1e-4, 1e-6):
+            threshold = negatives[int(len(negatives) * rate)]
+            recall = [float(((copies[n] * base).sum(axis=1) >= threshold).mean()) for n in names]
+            lines.append(f"| {side}x{side} | {rate:.0e} | " + " | ".join(f"{r:.3f}" for r in recall) + " |")
+    return f"{len(negatives):,} ordered unrelated crop pairs set the thresholds\n\n" + "\n".join(lines)
+
+
 def main() -> int:
     originals = tiles(load_photos(), side=96, min_std=MIN_STD)
     crops, source = random_crops()
+    if "--defaults-only" in sys.argv:
+        print(defaults_section(originals, crops, source))
+        return 0
+    if "--descriptor-only" in sys.argv:
+        print(descriptor_section(originals))
+        return 0
     copies = {name: [t(img) for img in originals] for name, t in TRANSFORMS.items()}
     print(f"{len(originals)} original tiles (96 px) of {len(load_photos())} photographs, "
           f"{len(TRANSFORMS)} transforms\n")
@@ -121,6 +262,10 @@ def main() -> int:
         rate, n_pairs = false_match_rate(kind, crops, source)
         print(f"### {kind}: false matches among {n_pairs:,} unrelated pairs (crops of different photos)\n")
         print(table("unrelated pairs", {"within K / all": (rate, "{:.1e}")}) + "\n")
+    print(f"### the build's defaults (pHash, K = {DEFAULT_MAX_DISTANCE}), before and after search keys\n")
+    print(defaults_section(originals, crops, source))
+    print("\n### a second-tier candidate: thumbnail descriptor, cosine similarity (not shipped)\n")
+    print(descriptor_section(originals))
     return 0
 
 

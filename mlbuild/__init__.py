@@ -29,7 +29,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "make_adapter": ("mlbuild.sources.registry", "make_adapter"),
     "download": ("mlbuild.images.download.downloader", "download"),
     "DownloadConfig": ("mlbuild.images.download.config", "DownloadConfig"),
-    "hash_images": ("mlbuild.images.phash", "hash_table"),
+    "hash_images": ("mlbuild.images.hash_keys", "hash_table"),
     "find_near_duplicates": ("mlbuild.images.neardup", "dedup_pairs"),
     "inspect": ("mlbuild.manifests.summary", "summarize"),
     "read_table": ("mlbuild._util.parquet", "read_table"),
@@ -69,8 +69,8 @@ if TYPE_CHECKING:
     from mlbuild.errors import InputError, MlbuildError
     from mlbuild.images.download.config import DownloadConfig
     from mlbuild.images.download.downloader import download
+    from mlbuild.images.hash_keys import hash_table as hash_images
     from mlbuild.images.neardup import dedup_pairs as find_near_duplicates
-    from mlbuild.images.phash import hash_table as hash_images
     from mlbuild.manifests.summary import summarize as inspect
     from mlbuild.pipeline import BuildResult, build
     from mlbuild.sources.registry import make_adapter

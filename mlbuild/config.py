@@ -65,8 +65,12 @@ class DedupConfig:
     """Train x evaluation near-duplicate removal (needs local or downloaded images)."""
 
     enabled: bool = True
-    max_distance: int = 6
-    hash: str = "phash"
+    max_distance: int = field(default=6, metadata={"min": 0, "max": 32})     # K for plain x plain keys
+    extra_distance: int = field(default=4, metadata={"min": 0, "max": 32})   # K against mirrored, cropped eval keys
+    check_distance: int = field(default=16, metadata={"min": 0, "max": 64})  # check-signature distance
+    hash: str = field(default="phash", metadata={"choices": ("phash", "dhash")})
+    within_train: bool = False      # collapse near-identical training images (plain keys within K + check)
+    within_train_distance: int = field(default=2, metadata={"min": 0, "max": 32})
 
 
 @dataclass

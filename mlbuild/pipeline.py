@@ -27,9 +27,12 @@ from mlbuild.classes.normalize import build_taxonomy, class_targets, map_source_
 from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.config import BuildConfig, DedupConfig, load_config
 from mlbuild.engines.local import Engine, make_engine
-from mlbuild.images.decontaminate import EvalHashes, duplicate_ids, first_of_duplicates, hash_eval_sets, mark
+from mlbuild.images.decontaminate import EvalHashes, duplicate_ids, hash_eval_sets, mark
 from mlbuild.images.download.config import DownloadConfig
 from mlbuild.images.download_stage import download_images
+from mlbuild.images.duplicate_keys import first_of_duplicates
+from mlbuild.images.neardup import Limits
+from mlbuild.images.train_groups import train_near_groups
 from mlbuild.labels.ingest import SourceData, read_source
 from mlbuild.labels.label_rows import LabelRows, Moved, label_rows
 from mlbuild.labels.propagate import Closure, propagate
@@ -73,36 +76,34 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
                 src.images, statuses[i] = download_images(src.images, src.name, config.download, Path(out_dir))
     images = [s.images for s in sources]
     offsets = np.cumsum([0] + [t.num_rows for t in images])
-    with timer("duplicates"):
-        first = None
-        if config.labels.collapse_duplicates:
-            first = first_of_duplicates(images, [not s.spec.evaluation for s in sources])
-        evals = _eval_hashes(sources, config.dedup)
-    if config.classes.min_images > 0:
-        with timer("count"):
-            counts = _train_counts(rows, _moved(rows, first), sources, offsets, tax, config.partition_images)
-            before = tax.wnids()
-            rows = _drop_rare(tax, counts, config.classes.min_images, protected, rows)
-            writer.notes["min_images"] = _dropped(tax, before, counts, config.classes.min_images)
-    with timer("propagate+write"):
-        writer.begin(tax)
-        up = Closure.ancestors(tax)
-        inputs = PartInputs(rows, _moved(rows, first), images, offsets, statuses, writer.stage)
-        del rows, first
-        ranges = inputs.ranges(config.partition_images, writer.has_part)
-        shared = {"up": up, "down": up.inverse(), "evals": evals}
-        runner = engine or make_engine(config.engine, config.workers, config.scheduler)
-        if runner.shares_memory:
-            tasks, shared["inputs"] = ranges, inputs
-        else:
-            tasks = map(inputs.task, ranges)
-        try:
+    runner = engine or make_engine(config.engine, config.workers, config.scheduler)
+    try:
+        with timer("duplicates"):
+            first, near = _duplicates(runner, sources, images, offsets, config)
+            evals = _eval_hashes(runner, sources, config.dedup)
+        if config.classes.min_images > 0:
+            with timer("count"):
+                counts = _train_counts(rows, _moved(rows, first), sources, offsets, tax, config.partition_images)
+                before = tax.wnids()
+                rows = _drop_rare(tax, counts, config.classes.min_images, protected, rows)
+                writer.notes["min_images"] = _dropped(tax, before, counts, config.classes.min_images)
+        with timer("propagate+write"):
+            writer.begin(tax)
+            up = Closure.ancestors(tax)
+            inputs = PartInputs(rows, _moved(rows, first), images, offsets, statuses, writer.stage, near)
+            del rows, first
+            ranges = inputs.ranges(config.partition_images, writer.has_part)
+            shared = {"up": up, "down": up.inverse(), "evals": evals}
+            if runner.shares_memory:
+                tasks, shared["inputs"] = ranges, inputs
+            else:
+                tasks = map(inputs.task, ranges)
             with Progress("propagate+write", total=int(offsets[-1]), unit="images") as progress:
                 for done in runner.map(run_part, tasks, shared=shared):
                     progress.update(done)
-        finally:
-            if engine is None:
-                runner.close()
+    finally:
+        if engine is None:
+            runner.close()
     with timer("finish"):
         counts = writer.finish(tax, sources, mapped, timer.timings)
     shards = DownloadConfig(**config.download.options) if config.download.enabled else None
@@ -110,6 +111,19 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
         export_webdataset(Path(out_dir), Path(out_dir) / "shards", shard_size=shards.shard_size,
                           fmt=shards.output_format, threads=shards.workers)
     return BuildResult(Path(out_dir), counts, timer.timings)
+
+
+def _duplicates(runner: Engine, sources: list[SourceData], images: list[pa.Table], offsets: np.ndarray,
+                config: BuildConfig) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per image, the row of the image it duplicates (None: no collapsing), and which images are
+    in a near-duplicate group of training hashes (None unless `[dedup] within_train`)."""
+    training = [not s.spec.evaluation for s in sources]
+    if not config.dedup.within_train:
+        return (first_of_duplicates(images, training) if config.labels.collapse_duplicates else None), None
+    group = train_near_groups(runner, images, offsets, config.dedup.hash, config.dedup.within_train_distance,
+                              config.dedup.check_distance if config.dedup.hash == "phash" else 64, training)
+    urls = training if config.labels.collapse_duplicates else [False] * len(sources)
+    return first_of_duplicates(images, urls, keys=[group]), pc.is_valid(group).to_numpy(zero_copy_only=False)
 
 
 @dataclass
@@ -148,6 +162,7 @@ class PartInputs:
     offsets: np.ndarray
     statuses: list[pa.Array]
     stage: Path
+    near: np.ndarray | None = None  # per image: in a near-duplicate group of training hashes
 
     def ranges(self, size: int, done: Callable[[int], bool]) -> Iterator[PartRange]:
         """Every unfinished partition of `size` images (fixed boundaries: any worker count)."""
@@ -164,7 +179,7 @@ class PartInputs:
             duplicates = pa.nulls(r.hi - r.lo, pa.string())
         else:
             rows = self.moved.part(rows, r.lo, r.hi)
-            duplicates = duplicate_ids(self.moved.first, self.images, self.offsets, r.lo, r.hi)
+            duplicates = duplicate_ids(self.moved.first, self.images, self.offsets, r.lo, r.hi, self.near)
         status = pa.chunked_array(self.statuses, pa.string()).slice(r.lo, r.hi - r.lo).combine_chunks()
         return PartTask(r.part, r.lo, table, rows, duplicates, status, self.stage)
 
@@ -181,19 +196,20 @@ def run_part(task: PartTask | PartRange, up: Closure, down: Closure, evals: Eval
     rows, first, n = task.rows, task.first_image, task.images.num_rows
     pos, neg = rows.select(~rows.negative), rows.select(rows.negative)
     labels = propagate(n, pos.image - first, pos.cls, pos.conf, neg.image - first, neg.cls, up, down)
-    table, pairs = mark(with_labels(task.images, labels, task.status), task.duplicates, evals)
-    write_part(task.stage, up.n_classes, task.part, table, pairs, labels.conflicts)
+    table, pairs, hashed = mark(with_labels(task.images, labels, task.status), task.duplicates, evals)
+    write_part(task.stage, up.n_classes, task.part, table, pairs, labels.conflicts, hashed)
     return n
 
 
-def _eval_hashes(sources: list[SourceData], config: DedupConfig) -> EvalHashes | None:
+def _eval_hashes(runner: Engine, sources: list[SourceData], config: DedupConfig) -> EvalHashes | None:
     """Hashes of the evaluation sets' local images, when dedup is on and there are any."""
     tables = {s.name: s.images.filter(pc.is_valid(s.images.column("path")))
               for s in sources if s.spec.evaluation}
     tables = {name: t for name, t in tables.items() if t.num_rows}
     if not config.enabled or not tables:
         return None
-    return hash_eval_sets(tables, config.hash, config.max_distance)
+    limits = Limits(config.max_distance, config.extra_distance, config.check_distance)
+    return hash_eval_sets(tables, config.hash, limits, runner)
 
 
 def _image_slice(images: list[pa.Table], offsets: np.ndarray, lo: int, hi: int) -> pa.Table:

@@ -157,11 +157,15 @@ def test_dedup_pairs_table_is_sorted_named_and_skips_null_hashes():
     pairs = dedup_pairs(train, evals, 3)
     assert pairs.schema == PAIRS
     assert pairs.to_pylist() == [
-        {"image_id": "t1", "eval_image_id": "r0", "eval_set": "real", "distance": 1, "hash": 0},
-        {"image_id": "t1", "eval_image_id": "v0", "eval_set": "val", "distance": 3, "hash": 0},
-        {"image_id": "t1", "eval_image_id": "v1", "eval_set": "val", "distance": 0, "hash": 0},
-        {"image_id": "t3", "eval_image_id": "r0", "eval_set": "real", "distance": 3, "hash": 0b1111},
-        {"image_id": "t3", "eval_image_id": "v0", "eval_set": "val", "distance": 1, "hash": 0b1111},
+        {"image_id": "t1", "eval_image_id": "r0", "eval_set": "real", "distance": 1, "hash": 0, "transform": "plain"},
+        {"image_id": "t1", "eval_image_id": "v0", "eval_set": "val", "distance": 3, "hash": 0,
+         "transform": "plain"},
+        {"image_id": "t1", "eval_image_id": "v1", "eval_set": "val", "distance": 0, "hash": 0,
+         "transform": "plain"},
+        {"image_id": "t3", "eval_image_id": "r0", "eval_set": "real", "distance": 3, "hash": 0b1111,
+         "transform": "plain"},
+        {"image_id": "t3", "eval_image_id": "v0", "eval_set": "val", "distance": 1, "hash": 0b1111,
+         "transform": "plain"},
     ]
     assert len(dedup_pairs(train, {}, 3)) == 0
 
@@ -200,3 +204,26 @@ def test_cli_refuses_mixed_kinds_duplicate_names_and_missing_columns(tmp_path, c
     assert main(base + ["--eval", str(tmp_path / "none.parquet")]) == 2
     assert "none.parquet" in capsys.readouterr().err
     assert not (tmp_path / "p.parquet").exists()
+
+
+def test_cli_with_search_keys_also_finds_mirrored_copies(fixtures: Path, tmp_path, capsys):
+    photos = sorted((fixtures / "images").glob("*.[jp][pn]g"))
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "train").mkdir()
+    for p in photos:
+        (tmp_path / "eval" / p.name).write_bytes(p.read_bytes())
+        img = Image.open(p).convert("RGB")
+        img.resize((img.width // 2, img.height // 2)).save(tmp_path / "train" / f"small_{p.stem}.jpg", quality=60)
+        ImageOps.mirror(img).save(tmp_path / "train" / f"flipped_{p.stem}.jpg")
+    for side in ("train", "eval"):
+        assert main(["hash", str(tmp_path / side), "--keys", side, "--out", str(tmp_path / f"{side}.parquet"),
+                     "--workers", "1"]) == 0
+    out = tmp_path / "pairs.parquet"
+    assert main(["dedup", "--train", str(tmp_path / "train.parquet"), "--eval", f"photos={tmp_path / 'eval.parquet'}",
+                 "--out", str(out)]) == 0
+    pairs = read_table(out).to_pylist()
+    found = {(p["image_id"], p["eval_image_id"]): p["transform"] for p in pairs}
+    expected = {(f"{kind}_{p.stem}.jpg", p.name): "mirrored" if kind == "flipped" else "plain"
+                for p in photos for kind in ("flipped", "small")}
+    assert found == expected
+    assert f"{2 * len(photos)} pairs within 6" in capsys.readouterr().out

@@ -18,8 +18,8 @@ from engine_inputs import parquet_files, planted_hashes, write_build
 from mlbuild._util.parquet import read_table
 from mlbuild.config import load_config
 from mlbuild.engines.local import LocalEngine, make_engine
+from mlbuild.images.hash_keys import key_table
 from mlbuild.images.neardup import dedup_pairs
-from mlbuild.images.phash import hash_table
 from mlbuild.images.sharded import hash_files, near_duplicates
 from mlbuild.labels.ingest import compact
 from mlbuild.pipeline import _image_slice, build
@@ -125,8 +125,9 @@ def test_sharded_hashing_matches_one_pass_and_numbers_skips_globally(fixtures: P
     broken.write_bytes(b"\xff\xd8 not a jpeg")
     paths = [str(p) for p in files] + [str(broken)] + [str(p) for p in files]
     listing = pa.table({"image_id": [f"i{k}" for k in range(len(paths))], "path": paths})
-    whole, whole_skips = hash_table(listing, "phash")
-    sharded, skips = hash_files(LocalEngine(2), listing, "phash", shard_rows=4)
-    assert sharded.equals(whole)
+    whole, whole_keys, whole_skips = key_table(listing, "phash", role="eval")
+    sharded, keys, skips = hash_files(LocalEngine(2), listing, "phash", role="eval", shard_rows=4)
+    assert sharded.equals(whole.drop_columns(["hash_failure"]))
+    assert keys.equals(whole_keys)
     assert skips.count == whole_skips.count == 1
     assert [line for line, _ in skips.examples] == [len(files) + 1]

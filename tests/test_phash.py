@@ -12,8 +12,9 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from mlbuild._util.parquet import read_table, write_table
 from mlbuild.cli import main
+from mlbuild.images.hash_keys import hash_sources, key_table
 from mlbuild.images.neardup import popcount
-from mlbuild.images.phash import dhash_int, hash_images, hash_sources, hash_table, pack_bits, phash_int
+from mlbuild.images.phash import dhash_int, hash_images, pack_bits, phash_int
 
 
 @pytest.fixture(scope="module")
@@ -89,18 +90,18 @@ def test_hash_sources_reads_files_and_bytes_and_counts_bad_ones(photo_paths, tmp
     assert batch.valid.tolist() == [True] * 6 + [False] * 3
     assert batch.skipped.count == 3
     assert [line for line, _ in batch.skipped.examples] == [7, 8, 9]
-    assert batch.hashes[:6].tolist() == [phash_int(Image.open(p)) for p in photo_paths]
-    assert (batch.hashes[6:] == 0).all()
+    assert batch.plain[:6].tolist() == [phash_int(Image.open(p)) for p in photo_paths]
+    assert (batch.plain[6:] == 0).all()
     from_bytes = hash_sources([p.read_bytes() for p in photo_paths], "dhash")
-    assert from_bytes.hashes.tolist() == [dhash_int(Image.open(p)) for p in photo_paths]
+    assert from_bytes.plain.tolist() == [dhash_int(Image.open(p)) for p in photo_paths]
 
 
 def test_fast_mode_drifts_little_from_the_exact_definition(photo_paths):
     for kind in ("phash", "dhash"):
-        exact = hash_sources(photo_paths, kind).hashes
+        exact = hash_sources(photo_paths, kind).plain
         fast = hash_sources(photo_paths, kind, fast=True)
         assert fast.valid.all()
-        drift = popcount(exact ^ fast.hashes)
+        drift = popcount(exact ^ fast.plain)
         assert drift.max() <= 6, (kind, drift)
         png = [i for i, p in enumerate(photo_paths) if p.suffix == ".png"]
         assert (drift[png] == 0).all()  # no reduced decode for PNG; the matrix DCT agrees
@@ -118,7 +119,10 @@ def test_fast_mode_decodes_jpeg_at_reduced_scale(photo_paths):
 def test_hash_table_stage_appends_nullable_column(photo_paths, tmp_path):
     table = pa.table({"image_id": ["a", "b", "c", "d"],
                       "path": [str(photo_paths[0]), None, str(tmp_path / "missing.png"), str(photo_paths[1])]})
-    out, skipped = hash_table(table, "phash")
+    out, keys, skipped = key_table(table, "phash", role="plain")
+    assert out["hash_failure"].to_pylist() == [0, 1, 2, 0]  # hashed, no file, missing file
+    assert keys["image_id"].to_pylist() == ["a", "d"]
+    assert keys["hash"].to_pylist() == out["phash"].drop_null().to_pylist()
     assert out.schema.field("phash").type == pa.uint64()
     assert out["phash"].to_pylist() == [phash_int(Image.open(photo_paths[0])), None, None,
                                         phash_int(Image.open(photo_paths[1]))]

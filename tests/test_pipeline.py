@@ -96,6 +96,44 @@ def test_duplicates_are_collapsed_and_near_duplicates_of_eval_removed(config, tm
     assert [(p["image_id"], p["eval_image_id"], p["eval_set"]) for p in pairs] == [
         ("imagenet_local:n02123045_1", "sample_eval:val_0001", "sample_eval")]
     assert pairs[0]["distance"] <= 6 and rows["sample_eval:val_0002"]["phash"] is not None
+    assert pairs[0]["transform"] == "plain"
+
+
+def test_build_counts_images_it_could_not_hash(config, tmp_path, capsys):
+    import json
+    out = build(config, tmp_path / "out").out_dir
+    record = json.loads((out / "build.json").read_text())
+    rows = pq.read_table(out / "images", columns=["source", "split", "path", "phash"]).to_pylist()
+    expected: dict = {}
+    for r in rows:  # every image of the sample is either hashed or has no local file
+        reason = "hashed" if r["phash"] is not None else "no_file" if r["path"] is None else "missing_file"
+        counts = expected.setdefault(r["source"], {}).setdefault(r["split"], {})
+        counts[reason] = counts.get(reason, 0) + 1
+    assert record["counts"]["hashing"] == expected
+    assert expected["imagenet_local"]["train"]["hashed"] >= 1 and expected["imagenet21k"]["train"]["no_file"] >= 1
+    text = "\n".join(record["warnings"])
+    n = expected["imagenet21k"]["train"]["no_file"]
+    assert f"imagenet21k/train: {n:,} of {n:,} images not hashed (no_file {n:,})" in text
+    assert "NOTHING WAS DECONTAMINATED" not in text
+    assert main(["inspect", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "hashed for near-duplicate search" in shown and f"not hashed: no_file {n:,}" in shown
+
+
+def test_build_without_hashable_training_images_says_nothing_was_decontaminated(tmp_path):
+    import json
+    local = '[[source]]\nkind = "imagenet_folder"\nname = "imagenet_local"\nroot = "imagenet_tree"\n'
+    text = (SAMPLE_DIR / "build.toml").read_text()
+    assert local in text
+    path = SAMPLE_DIR / f".test-{os.getpid()}-nolocal.toml"
+    path.write_text(text.replace(local, ""))
+    try:
+        out = build(path, tmp_path / "out").out_dir
+    finally:
+        path.unlink()
+    record = json.loads((out / "build.json").read_text())
+    assert any(w.startswith("NOTHING WAS DECONTAMINATED") for w in record["warnings"])
+    assert record["counts"]["hashing"]["sample_eval"]["eval"]["hashed"] == 2
 
 
 def test_build_json_reports_skips_inputs_and_unmapped(config, tmp_path):

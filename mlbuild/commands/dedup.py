@@ -10,7 +10,16 @@ import pyarrow.parquet as pq
 
 from mlbuild._util.parquet import read_table, write_table
 from mlbuild.errors import InputError
-from mlbuild.images.neardup import DEFAULT_MAX_DISTANCE, MAX_DISTANCE, dedup_pairs
+from mlbuild.images.hash_keys import KEYS
+from mlbuild.images.neardup import (
+    DEFAULT_CHECK_DISTANCE,
+    DEFAULT_EXTRA_DISTANCE,
+    DEFAULT_MAX_DISTANCE,
+    MAX_DISTANCE,
+    Limits,
+    dedup_keys,
+    plain_keys,
+)
 from mlbuild.images.phash import KINDS
 
 
@@ -18,12 +27,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the `dedup` subcommand."""
     p = sub.add_parser("dedup", help="near-duplicate pairs of training x evaluation hashes -> Parquet")
     p.add_argument("--train", type=Path, required=True, metavar="HASHES",
-                   help="Parquet with image_id and a phash or dhash column (from `mlbuild hash`)")
+                   help="Parquet from `mlbuild hash` (one hash per image) or `mlbuild hash --keys train`")
     p.add_argument("--eval", action="append", required=True, metavar="[NAME=]HASHES",
                    help="an evaluation set's hashes; named after the file stem unless NAME= is given; repeat")
     p.add_argument("--max-distance", type=int, default=DEFAULT_MAX_DISTANCE, metavar="K",
                    choices=range(MAX_DISTANCE + 1),
                    help="largest Hamming distance that counts as a duplicate (default: %(default)s)")
+    p.add_argument("--extra-distance", type=int, default=DEFAULT_EXTRA_DISTANCE, metavar="K",
+                   choices=range(MAX_DISTANCE + 1),
+                   help="K for any key pair but plain x plain (mirrored, trimmed, crops; default: %(default)s)")
+    p.add_argument("--check-distance", type=int, default=DEFAULT_CHECK_DISTANCE, metavar="C",
+                   choices=range(65), help="largest check-signature distance, when both sides have checks "
+                                           "(`mlbuild hash --keys`; default: %(default)s)")
     p.add_argument("--out", type=Path, required=True, help="output Parquet (dedup_pairs.parquet)")
     p.set_defaults(func=run)
 
@@ -41,31 +56,40 @@ def eval_sets(specs: list[str]) -> dict[str, Path]:
     return sets
 
 
-def read_hashes(path: Path) -> tuple[pa.Table, str]:
-    """image_id and the hash column of a hashes file, with the column's name."""
+def read_hashes(path: Path) -> tuple[pa.Table, str, bool]:
+    """The search keys of a hashes file, its hash kind, and whether its keys carry check signatures.
+
+    A file of `mlbuild hash --keys` is read as it is; a file of `mlbuild hash` (image_id and one
+    phash or dhash column) gives one plain key per hashed image, without check signature.
+    """
     try:
         schema = pq.read_schema(path)
     except (OSError, pa.ArrowInvalid) as err:
         raise InputError(path, f"not a readable Parquet file: {err}") from err
+    if set(KEYS.names) <= set(schema.names):
+        kind = (schema.metadata or {}).get(b"mlbuild.hash_kind", b"phash").decode()
+        return read_table(path, columns=KEYS.names).cast(KEYS), kind, kind == "phash"
     kinds = [k for k in KINDS if k in schema.names]
     if "image_id" not in schema.names or len(kinds) != 1:
-        raise InputError(path, f"needs image_id and exactly one of {', '.join(KINDS)} columns; "
-                               f"has {', '.join(schema.names)}")
+        raise InputError(path, f"needs image_id and exactly one of {', '.join(KINDS)} columns, or the columns "
+                               f"of `mlbuild hash --keys` ({', '.join(KEYS.names)}); has {', '.join(schema.names)}")
     if schema.field(kinds[0]).type != pa.uint64():
         raise InputError(path, f"hash column must be uint64, is {schema.field(kinds[0]).type}",
                          field=kinds[0])
-    return read_table(path, columns=["image_id", kinds[0]]), kinds[0]
+    return plain_keys(read_table(path, columns=["image_id", kinds[0]]), kinds[0]), kinds[0], False
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the hashes, search, write the pairs atomically, print a summary."""
-    train, kind = read_hashes(args.train)
+    """Read the keys, search, write the pairs atomically, print a summary."""
+    train, kind, checked = read_hashes(args.train)
     evals = {}
     for name, path in eval_sets(args.eval).items():
-        evals[name], eval_kind = read_hashes(path)
+        evals[name], eval_kind, eval_checked = read_hashes(path)
+        checked &= eval_checked
         if eval_kind != kind:
             raise InputError(path, f"has {eval_kind} hashes but {args.train} has {kind}", field=eval_kind)
-    pairs = dedup_pairs(train, evals, args.max_distance, column=kind)
+    limits = Limits(args.max_distance, args.extra_distance, args.check_distance if checked else 64)
+    pairs = dedup_keys(train, evals, limits)
     write_table(pairs, args.out)
     per_set = ", ".join(f"{name}: {pc.sum(pc.equal(pairs['eval_set'], name)).as_py() or 0:,}"
                         for name in evals)

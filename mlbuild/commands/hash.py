@@ -4,17 +4,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlbuild._util.parquet import read_table, write_table
-from mlbuild._util.progress import Progress
-from mlbuild.errors import InputError, SkipReport
-from mlbuild.images.phash import KINDS, hash_table
+from mlbuild.engines.local import LocalEngine
+from mlbuild.errors import InputError
+from mlbuild.images.phash import KINDS
+from mlbuild.images.sharded import hash_files
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 LISTING = pa.schema([("image_id", pa.string()), ("path", pa.string())])
@@ -31,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kind", choices=KINDS, default="phash", help="hash kind (default: %(default)s)")
     p.add_argument("--fast", action="store_true",
                    help="reduced-scale JPEG decoding and batched DCT (not bit-identical; see docs/dedup.md)")
+    p.add_argument("--keys", choices=("train", "eval"),
+                   help="write search keys (image_id, transform, hash, check) instead of one hash per image: "
+                        "train = plain and trimmed, eval = also mirrored and centre crops (docs/dedup.md)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="processes (default: %(default)s)")
     p.set_defaults(func=run)
@@ -55,23 +57,6 @@ def list_manifest(path: Path) -> pa.Table:
     return read_table(path, columns=LISTING.names).cast(LISTING).sort_by("image_id")
 
 
-def hash_listing(listing: pa.Table, kind: str, fast: bool, workers: int) -> tuple[pa.Table, SkipReport]:
-    """Hash a listing in chunks over a process pool, keeping row order."""
-    chunks = [listing.slice(i, CHUNK) for i in range(0, len(listing), CHUNK)]
-    stage = partial(hash_table, kind=kind, fast=fast)
-    report = SkipReport("images")
-    parts = []
-    with Progress(f"hash {kind}", total=len(listing), unit="images") as progress, \
-            ProcessPoolExecutor(max(1, workers)) as pool:
-        for at, (part, skipped) in enumerate(pool.map(stage, chunks)):
-            parts.append(part)
-            report.count += skipped.count
-            report.examples.extend((at * CHUNK + line, why) for line, why in skipped.examples)
-            progress.update(len(part))
-    del report.examples[report.keep:]
-    return pa.concat_tables(parts) if parts else listing.append_column(kind, pa.array([], pa.uint64())), report
-
-
 def run(args: argparse.Namespace) -> int:
     """Hash, write atomically, print a summary."""
     if args.images.is_dir():
@@ -80,10 +65,12 @@ def run(args: argparse.Namespace) -> int:
         listing = list_manifest(args.images)
     else:
         raise InputError(args.images, "no such folder or manifest")
-    table, report = hash_listing(listing, args.kind, args.fast, args.workers)
-    table = table.replace_schema_metadata({"mlbuild.hash_kind": args.kind,
-                                           "mlbuild.hash_fast": str(args.fast).lower()})
-    write_table(table, args.out)
+    table, keys, report = hash_files(LocalEngine(max(1, args.workers)), listing, args.kind, args.fast,
+                                     role=args.keys or "plain", shard_rows=CHUNK)
+    metadata = {"mlbuild.hash_kind": args.kind, "mlbuild.hash_fast": str(args.fast).lower()}
+    if args.keys:
+        metadata["mlbuild.key_role"] = args.keys
+    write_table((keys if args.keys else table).replace_schema_metadata(metadata), args.out)
     paths = listing["path"]
     for line, why in report.examples[:5]:
         print(f"skipped row {line} ({paths[line - 1]}): {why}", file=sys.stderr)

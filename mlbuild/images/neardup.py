@@ -33,9 +33,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlbuild._util.arrays import range_positions
+from mlbuild.images.hash_keys import CHECK_DISTANCE, KEYS, MIRRORED, TRANSFORMS
 
 MAX_DISTANCE = 32          # beyond this a "near duplicate" means nothing for 64-bit hashes
 DEFAULT_MAX_DISTANCE = 6    # chosen from benchmarks/bench_neardup_quality.py, see docs/dedup.md
+DEFAULT_EXTRA_DISTANCE = 4  # K against mirrored and cropped evaluation keys (docs/dedup.md)
+DEFAULT_CHECK_DISTANCE = CHECK_DISTANCE
 MAX_BLOCK_BITS = 24        # a bucket table of 2**24 slots (128 MiB of int64) at most
 CANDIDATE_BUDGET = 1 << 22  # candidate pairs verified per numpy step (bounds memory)
 PROBE_BUDGET = 1 << 22      # probe keys per numpy step
@@ -227,33 +230,94 @@ PAIRS = pa.schema([
     pa.field("image_id", pa.string(), nullable=False),       # training image
     pa.field("eval_image_id", pa.string(), nullable=False),  # evaluation image it nearly duplicates
     pa.field("eval_set", pa.string(), nullable=False),
-    pa.field("distance", pa.int8(), nullable=False),         # Hamming distance of the two hashes
-    pa.field("hash", pa.uint64(), nullable=False),           # the training image's hash
+    pa.field("distance", pa.int8(), nullable=False),         # Hamming distance of the two keys' hashes
+    pa.field("hash", pa.uint64(), nullable=False),           # the training image's matching key
+    pa.field("transform", pa.string(), nullable=False),      # keys that matched: plain, trimmed, mirrored, crop1...
 ])
 
 
-def hashed_rows(table: pa.Table, column: str) -> tuple[pa.Array, np.ndarray]:
-    """(image_id, hash) of the rows whose hash is not null."""
+@dataclass(frozen=True)
+class Limits:
+    """Which key pairs count: hashes within `plain` when the evaluation key shows the image as
+    framed (plain or trimmed, against any training key), within `extra` when it is a variant
+    (mirrored, centre crop), and check signatures within `check`."""
+
+    plain: int = DEFAULT_MAX_DISTANCE
+    extra: int = DEFAULT_EXTRA_DISTANCE
+    check: int = DEFAULT_CHECK_DISTANCE
+
+    def __post_init__(self) -> None:
+        for value in (self.plain, self.extra):
+            check_distance(value)
+        if not 0 <= self.check <= 64:
+            raise ValueError(f"check distance must be in 0..64, got {self.check}")
+
+
+def plain_keys(table: pa.Table, column: str) -> pa.Table:
+    """KEYS rows (plain transform, no check) of the rows of (image_id, <column>) whose hash is not null."""
     valid = pc.is_valid(table[column])
-    ids = table["image_id"].filter(valid).combine_chunks()
-    hashes = table[column].filter(valid).combine_chunks().to_numpy(zero_copy_only=False)
-    return ids, hashes.astype(np.uint64, copy=False)
+    hashes = table[column].filter(valid).combine_chunks().cast(pa.uint64())
+    return pa.table({"image_id": table["image_id"].filter(valid).combine_chunks(),
+                     "transform": pa.array(np.zeros(len(hashes), np.int8)),
+                     "hash": hashes, "check": pa.array(np.zeros(len(hashes), np.uint64))}, schema=KEYS)
+
+
+def transform_names(train_codes: np.ndarray, eval_codes: np.ndarray) -> pa.Array:
+    """The name of each matched (training key, evaluation key) pair: its non-plain parts joined
+    by "+" (trimmed on either side, mirrored, crop k), or "plain"."""
+    names = {}
+    for t, e in set(zip(train_codes.tolist(), eval_codes.tolist())):
+        parts = [p for p in TRANSFORMS[e].split("+") if p != "plain"]
+        if TRANSFORMS[t] == "trimmed" and "trimmed" not in parts:
+            parts.insert(0, "trimmed")
+        names[t, e] = "+".join(parts) or "plain"
+    return pa.array([names[t, e] for t, e in zip(train_codes.tolist(), eval_codes.tolist())], pa.string())
+
+
+def dedup_keys(train: pa.Table, evals: Mapping[str, pa.Table], limits: Limits) -> pa.Table:
+    """Every (training image, evaluation image) pair with a matching pair of keys (KEYS tables),
+    one row per image pair (its closest key pair; ties: the first transform), as a sorted PAIRS table."""
+    eval_keys = pa.concat_tables([evals[name] for name in evals]) if evals else KEYS.empty_table()
+    eval_set = np.repeat(np.arange(len(evals)), [evals[name].num_rows for name in evals]).astype(np.int64)
+    t_hash, e_hash = (k["hash"].to_numpy() for k in (train, eval_keys))
+    variant = eval_keys["transform"].to_numpy() >= MIRRORED
+    found = []
+    for limit, rows in ((limits.plain, np.flatnonzero(~variant)), (limits.extra, np.flatnonzero(variant))):
+        i, j, dist = hamming_pairs(t_hash, e_hash[rows], limit)  # one search per limit: fewer candidates
+        found.append((i, rows[j], dist))
+    i, j, dist = _concat(found)
+    t_code, e_code = train["transform"].to_numpy()[i], eval_keys["transform"].to_numpy()[j]
+    keep = np.flatnonzero(popcount(train["check"].to_numpy()[i] ^ eval_keys["check"].to_numpy()[j]) <= limits.check)
+    i, j, dist, t_code, e_code = i[keep], j[keep], dist[keep], t_code[keep], e_code[keep]
+    table = pa.table({
+        "image_id": train["image_id"].take(pa.array(i)),
+        "eval_image_id": eval_keys["image_id"].take(pa.array(j)),
+        "eval_set": pa.array(list(evals), pa.string()).take(pa.array(eval_set[j])),
+        "distance": pa.array(dist.astype(np.int8)),
+        "hash": pa.array(t_hash[i]),
+        "transform": transform_names(t_code, e_code),
+        "rank": pa.array(t_code.astype(np.int32) * 64 + e_code),
+    })
+    return closest(table).select(PAIRS.names).cast(PAIRS).sort_by([(n, "ascending") for n in PAIRS.names])
+
+
+def closest(pairs: pa.Table) -> pa.Table:
+    """The first row of every (image_id, eval_set, eval_image_id) by distance, then rank."""
+    keys = ["image_id", "eval_set", "eval_image_id"]
+    pairs = pairs.sort_by([(k, "ascending") for k in [*keys, "distance", "rank"]])
+    if pairs.num_rows < 2:
+        return pairs
+    changed = np.zeros(pairs.num_rows - 1, bool)
+    for k in keys:
+        column = pairs[k].combine_chunks()
+        changed |= pc.not_equal(column[1:], column[:-1]).to_numpy(zero_copy_only=False)
+    return pairs.filter(pa.array(np.r_[True, changed]))
 
 
 def dedup_pairs(train: pa.Table, evals: Mapping[str, pa.Table], max_distance: int,
                 column: str = "phash") -> pa.Table:
-    """Every (training image, evaluation image) pair within K, as a sorted PAIRS table."""
-    train_ids, train_hashes = hashed_rows(train, column)
-    rows = [hashed_rows(evals[name], column) for name in evals]
-    eval_ids = pa.concat_arrays([ids for ids, _ in rows]) if rows else pa.array([], pa.string())
-    eval_hashes = np.concatenate([h for _, h in rows]) if rows else np.empty(0, np.uint64)
-    eval_set = np.repeat(np.arange(len(rows)), [len(h) for _, h in rows])
-    i, j, dist = hamming_pairs(train_hashes, eval_hashes, max_distance)
-    table = pa.table({
-        "image_id": train_ids.take(pa.array(i)),
-        "eval_image_id": eval_ids.take(pa.array(j)),
-        "eval_set": pa.array(list(evals), pa.string()).take(pa.array(eval_set[j])),
-        "distance": pa.array(dist.astype(np.int8)),
-        "hash": pa.array(train_hashes[i]),
-    }, schema=PAIRS)
-    return table.sort_by([(name, "ascending") for name in PAIRS.names])
+    """Every (training image, evaluation image) pair within K of plain hashes (image_id, <column>),
+    as a sorted PAIRS table."""
+    k = check_distance(max_distance)
+    return dedup_keys(plain_keys(train, column), {name: plain_keys(t, column) for name, t in evals.items()},
+                      Limits(k, k, 64))

@@ -23,15 +23,10 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from os import PathLike
-from typing import NamedTuple
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import scipy.fftpack
 from PIL import Image
-
-from mlbuild.errors import SkipReport
 
 HASH_SIZE = 8
 PHASH_SIDE = 32  # hash_size * highfreq_factor, as imagehash's default
@@ -116,48 +111,3 @@ def open_image(source: Source, kind: str = "phash", fast: bool = False) -> Image
     if fast:
         img.draft("L", (FAST_DECODE_SIDE, FAST_DECODE_SIDE))
     return img
-
-
-class HashBatch(NamedTuple):
-    """Hashes of a batch of sources; `valid[i]` is False where source i could not be decoded."""
-
-    hashes: np.ndarray
-    valid: np.ndarray
-    skipped: SkipReport
-
-
-def hash_sources(sources: Sequence[Source], kind: str = "phash", fast: bool = False,
-                 name: str = "images") -> HashBatch:
-    """Hash files or encoded bytes; undecodable ones are counted (1-based row) and hash 0."""
-    w, h = thumbnail_size(kind)
-    pixels = np.zeros((len(sources), h, w), np.uint8)
-    valid = np.zeros(len(sources), bool)
-    skipped = SkipReport(name)
-    for i, source in enumerate(sources):
-        try:
-            with open_image(source, kind, fast) as img:
-                pixels[i] = thumbnail(img, kind)
-            valid[i] = True
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-            skipped.add(i + 1, f"{type(err).__name__}: {err}")
-    hashes = hash_thumbnails(pixels, kind, fast)
-    hashes[~valid] = 0
-    return HashBatch(hashes, valid, skipped)
-
-
-def hash_table(table: pa.Table, kind: str = "phash", fast: bool = False,
-               path_column: str = "path") -> tuple[pa.Table, SkipReport]:
-    """Stage over a shard: the table with a `kind` uint64 column hashed from the files named
-    in `path_column` (null where a file is missing or undecodable; null paths stay null)."""
-    paths = table[path_column]
-    present = pc.is_valid(paths).to_numpy(zero_copy_only=False)
-    rows = np.flatnonzero(present)
-    batch = hash_sources(paths.filter(present).to_pylist(), kind, fast, name=path_column)
-    skipped = SkipReport(batch.skipped.path, count=batch.skipped.count,
-                         examples=[(int(rows[line - 1]) + 1, why) for line, why in batch.skipped.examples])
-    hashes = np.zeros(len(table), np.uint64)
-    hashes[rows] = batch.hashes
-    valid = np.zeros(len(table), bool)
-    valid[rows] = batch.valid
-    column = pa.array(hashes, pa.uint64(), mask=~valid)
-    return table.append_column(pa.field(kind, pa.uint64()), column), skipped

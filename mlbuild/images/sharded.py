@@ -7,7 +7,8 @@ hashes) goes through the engine's `shared` inputs: a cluster ships it once per w
 - download: `fetch_shard` runs `download_shard` (one journal per shard, so a shard that is
   re-run after a lost worker resumes instead of fetching again), then the journals are
   merged into `results.parquet`. The output folder must be visible to every worker.
-- hash: `hash_table` over slices of a listing of files.
+- hash: `key_table` over slices of a listing of files (the one way a listing is hashed: the
+  `hash` command runs it on a local engine).
 - dedup: `dedup_pairs` of each slice of the training hashes against all evaluation hashes
   (the small side is broadcast, the large side partitioned); the exact search finds the
   same pairs in any partition, and the merged pairs are sorted as `dedup_pairs` sorts them.
@@ -29,8 +30,8 @@ from mlbuild.images.download.downloader import download_shard
 from mlbuild.images.download.journal import journal_paths
 from mlbuild.images.download.state import write_results
 from mlbuild.images.download.validate import Hasher
+from mlbuild.images.hash_keys import KEYS, key_table
 from mlbuild.images.neardup import PAIRS, dedup_pairs
-from mlbuild.images.phash import hash_table
 
 
 @dataclass(frozen=True)
@@ -93,19 +94,23 @@ def download_shards(engine: Engine, batches: Iterable[pa.RecordBatch], config: D
 
 
 def hash_files(engine: Engine, listing: pa.Table, kind: str = "phash", fast: bool = False,
-               shard_rows: int = 256) -> tuple[pa.Table, SkipReport]:
-    """`hash_table` over the listing (image_id, path) in shards on `engine`, in listing order."""
-    parts, report = [], SkipReport("path")
-    for at, (part, skipped) in zip(range(0, listing.num_rows, shard_rows),
-                                   engine.map(hash_table, slices(listing, shard_rows),
-                                              shared={"kind": kind, "fast": fast})):
-        parts.append(part)
-        report.count += skipped.count
-        report.examples.extend((at + line, why) for line, why in skipped.examples)
+               role: str = "plain", shard_rows: int = 256) -> tuple[pa.Table, pa.Table, SkipReport]:
+    """`key_table` over the listing (image_id, path) in shards on `engine`, in listing order:
+    the listing with its plain hash column, the KEYS of `role` and the unreadable files."""
+    parts, keys, report = [], [], SkipReport("path")
+    with Progress(f"hash {kind}", total=listing.num_rows, unit="images") as progress:
+        for at, (part, part_keys, skipped) in zip(range(0, listing.num_rows, shard_rows),
+                                                  engine.map(key_table, slices(listing, shard_rows),
+                                                             shared={"kind": kind, "fast": fast, "role": role})):
+            parts.append(part.drop_columns(["hash_failure"]))
+            keys.append(part_keys)
+            report.count += skipped.count
+            report.examples.extend((at + line, why) for line, why in skipped.examples)
+            progress.update(part.num_rows)
     del report.examples[report.keep:]
     if not parts:
-        return listing.append_column(kind, pa.array([], pa.uint64())), report
-    return pa.concat_tables(parts), report
+        return listing.append_column(kind, pa.array([], pa.uint64())), KEYS.empty_table(), report
+    return pa.concat_tables(parts), pa.concat_tables(keys), report
 
 
 def near_duplicates(engine: Engine, train: pa.Table, evals: Mapping[str, pa.Table], max_distance: int,

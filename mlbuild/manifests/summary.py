@@ -66,6 +66,7 @@ def summarize(out_dir: Path, top: int = 10) -> str:
     for split, path in image_parts(out_dir):
         splits.setdefault(split, SplitStats()).add(read_table(path, SPLIT_COLUMNS))
     lines += [stats.line(split) for split, stats in splits.items()]
+    lines += _hashing(record["counts"].get("hashing", {}))
     depth = classes.column("depth").to_numpy()
     lines += ["", f"classes: {classes.num_rows:,}, hierarchy edges: {record['counts']['edges']:,}, "
               f"roots: {int(sum(len(p) == 0 for p in classes.column('parents').to_pylist())):,}",
@@ -74,6 +75,19 @@ def summarize(out_dir: Path, top: int = 10) -> str:
     if record["warnings"]:
         lines += ["", f"warnings ({len(record['warnings'])}):"] + [f"  {w}" for w in record["warnings"][:top]]
     return "\n".join(lines)
+
+
+def _hashing(hashed: dict) -> list[str]:
+    """Images hashed for near-duplicate search and why the others were not, per source and split."""
+    if not hashed:
+        return []
+    lines = ["", "hashed for near-duplicate search (not hashed: reason count):"]
+    for source, splits in sorted(hashed.items()):
+        for split, reasons in sorted(splits.items()):
+            missing = ", ".join(f"{r} {n:,}" for r, n in sorted(reasons.items()) if r != "hashed")
+            lines.append(f"  {source:<20} {split:<10} {reasons.get('hashed', 0):>12,} hashed"
+                         + (f"; not hashed: {missing}" if missing else ""))
+    return lines
 
 
 def _extremes(classes, top: int) -> list[str]:

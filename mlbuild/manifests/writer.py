@@ -27,6 +27,7 @@ from mlbuild import __version__
 from mlbuild._util.parquet import read_table, write_table
 from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.config import BuildConfig
+from mlbuild.images.decontaminate import merge_counts
 from mlbuild.images.neardup import PAIRS
 from mlbuild.labels.propagate import Closure, Propagated
 from mlbuild.manifests import statistics
@@ -84,6 +85,8 @@ class ManifestWriter:
                     else PAIRS.empty_table(), self.stage / "dedup_pairs.parquet")
         summary = _summary(sources, mapped, counts, classes, hierarchy)
         summary["counts"]["negative_conflicts"] = _conflicts(self.stage / "counts")
+        summary["counts"]["hashing"] = hashed = _hashed(self.stage / "counts")
+        summary["warnings"] += hashing_warnings(hashed, sources, self.config.dedup.enabled)
         record = {"mlbuild": __version__, "config": _plain(self.config), "versions": _versions(),
                   "inputs": _checksums(self.inputs), "counts": summary["counts"],
                   "warnings": summary["warnings"], "timings": timings, **self.notes}
@@ -121,11 +124,12 @@ def with_labels(images: pa.Table, labels: Propagated, status: pa.Array | None = 
 
 
 def write_part(stage: Path, n_classes: int, part: int, table: pa.Table, pairs: pa.Table,
-               conflicts: int = 0) -> None:
+               conflicts: int = 0, hashed: dict | None = None) -> None:
     """Write one partition's image rows (split by split) and dedup pairs, then its counts.
 
     Counts cover the rows a model trains on: those not removed as duplicates. The number of
-    (image, class) pairs where a positive overrode an implied negative rides in the metadata.
+    (image, class) pairs where a positive overrode an implied negative, and the images hashed
+    and not hashed per source, split and reason (`unhashed_counts`), ride in the metadata.
     """
     counts = []
     splits = sorted(pc.unique(table.column("split")).to_pylist())
@@ -141,8 +145,39 @@ def write_part(stage: Path, n_classes: int, part: int, table: pa.Table, pairs: p
                                 "images": pa.array(np.full(n_classes, kept.num_rows))}, COUNTS))
     write_table(pairs, stage / "pairs" / f"part-{part:05d}.parquet")
     counts = pa.concat_tables(counts) if counts else COUNTS.empty_table()
-    write_table(counts.replace_schema_metadata({b"conflicts": str(conflicts).encode()}),
-                stage / "counts" / f"part-{part:05d}.parquet")
+    metadata = {b"conflicts": str(conflicts).encode(), b"hashed": json.dumps(hashed or {}, sort_keys=True).encode()}
+    write_table(counts.replace_schema_metadata(metadata), stage / "counts" / f"part-{part:05d}.parquet")
+
+
+def _hashed(folder: Path) -> dict:
+    """Images hashed and not hashed, {source: {split: {reason: count}}}, summed over the parts."""
+    total: dict = {}
+    for p in sorted(folder.glob("part-*.parquet")):
+        merge_counts(total, json.loads(pq.ParquetFile(p).schema_arrow.metadata.get(b"hashed", b"{}")))
+    return total
+
+
+def hashing_warnings(hashed: dict, sources: list, dedup_enabled: bool) -> list[str]:
+    """Say which images were not checked for near duplicates, and loudly when nothing was."""
+    warnings = []
+    for source, splits in sorted(hashed.items()):
+        for split, reasons in sorted(splits.items()):
+            missing = {r: n for r, n in sorted(reasons.items()) if r != "hashed" and n}
+            if missing:
+                total = sum(reasons.values())
+                warnings.append(f"{source}/{split}: {sum(missing.values()):,} of {total:,} images not hashed ("
+                                + ", ".join(f"{r} {n:,}" for r, n in missing.items())
+                                + "), so not checked for near duplicates")
+    evals = [s.name for s in sources if s.spec.evaluation]
+    if dedup_enabled and evals:
+        train = sum(r.get("hashed", 0) for splits in hashed.values() for split, r in splits.items() if split == "train")
+        if not hashed:
+            warnings.append(f"NOTHING WAS DECONTAMINATED: no image of the evaluation sets ({', '.join(evals)}) "
+                            "has a local file to hash")
+        elif not train:
+            warnings.append(f"NOTHING WAS DECONTAMINATED: evaluation sets ({', '.join(evals)}) were hashed but no "
+                            "training image has a local file to hash (download them or give paths)")
+    return warnings
 
 
 def _conflicts(folder: Path) -> int:
