@@ -23,6 +23,17 @@ class InputError(MlbuildError):
         super().__init__(f"{where}: {what}{message}")
 
 
+class OutputError(MlbuildError):
+    """An output that cannot be written (full disk, read-only, a file where a folder should be),
+    or a folder mlbuild will not write into because it does not own it."""
+
+    def __init__(self, path: object, reason: object) -> None:
+        self.path = str(path)
+        if isinstance(reason, OSError):
+            reason = f"cannot write: {reason.strerror or reason}"
+        super().__init__(f"{self.path}: {reason}")
+
+
 class UnknownClassError(MlbuildError):
     """A WNID, synset name or class that the vocabulary does not know."""
 

@@ -59,6 +59,8 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
     config = config if isinstance(config, BuildConfig) else load_config(Path(config))
     use_lean_arrow_pool()
     writer = ManifestWriter(Path(out_dir), config, resume=resume)
+    if writer.completed is not None:  # a kill had interrupted this very build's publish, now finished
+        return BuildResult(Path(out_dir), writer.completed["counts"], writer.completed["timings"])
     timer = _Timer()
     with timer("ingest"):
         sources = [read_source(spec, make_adapter(spec), config.labels) for spec in config.sources]

@@ -1,11 +1,12 @@
 """Write and read Parquet manifests: atomically (temp + rename) and deterministically."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from mlbuild._util.atomic import write_atomic
 
 # Dictionary encoding only where values repeat: trying it on unique URLs and ids costs time
 # and then falls back to plain anyway. zstd level 1: ~2x faster than 3 for a few % in size.
@@ -16,16 +17,10 @@ WRITE_OPTIONS = dict(compression="zstd", compression_level=1, write_statistics=F
 
 
 def write_table(table: pa.Table, path: Path, row_group_size: int = 1 << 20) -> Path:
-    """Write table to path through a temporary file and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
+    """Write table to path atomically (`write_atomic`)."""
     dictionary = [c for c in DICTIONARY_COLUMNS if c in table.column_names]
-    pq.write_table(table, partial, row_group_size=row_group_size, use_dictionary=dictionary, **WRITE_OPTIONS)
-    with open(partial, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(partial, path)
-    return path
+    return write_atomic(path, lambda temp: pq.write_table(table, temp, row_group_size=row_group_size,
+                                                          use_dictionary=dictionary, **WRITE_OPTIONS))
 
 
 def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:

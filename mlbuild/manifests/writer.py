@@ -1,19 +1,18 @@
 """The build's manifests: staged under `<out>/.partial`, moved into place, `build.json` last.
 
-A killed build leaves only `.partial/` (and no `build.json` if it died while moving),
-so nothing partial looks complete. Parts are written atomically and are the unit of
-resume: a rerun with the same config and inputs keeps finished parts. Parquet
-outputs are byte-identical for the same inputs and config; `build.json` differs only
-in its `timings`.
+The output folder must be one mlbuild owns (`mlbuild._util.ownership`). A killed build
+leaves its finished parts in `.partial/`; a build killed while publishing is completed by
+the next run (`mlbuild.manifests.publish`), so nothing partial looks complete. Parts are
+written atomically and are the unit of resume: a rerun with the same config and inputs keeps
+finished parts. Parquet outputs are byte-identical for the same inputs and config;
+`build.json` differs only in its `timings`.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-import os
 import platform
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,14 +23,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mlbuild import __version__
+from mlbuild._util.ownership import MARKER, claim_output_dir
 from mlbuild._util.parquet import read_table, write_table
 from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.config import BuildConfig
+from mlbuild.errors import OutputError
 from mlbuild.images.decontaminate import merge_counts
 from mlbuild.images.neardup import PAIRS
 from mlbuild.labels.propagate import Closure, Propagated
 from mlbuild.manifests import statistics
-from mlbuild.sources.registry import input_files
+from mlbuild.manifests.publish import STAGE, Stage, fingerprint
+from mlbuild.sources.registry import input_paths
 
 IMAGE_EXTRA = pa.schema([
     pa.field("labels", pa.list_(pa.int32())), pa.field("confidences", pa.list_(pa.float32())),
@@ -39,24 +41,28 @@ IMAGE_EXTRA = pa.schema([
     pa.field("phash", pa.uint64()), pa.field("status", pa.string()), pa.field("dedup", pa.string()),
 ])
 ENGINE_KEYS = ("engine", "workers", "scheduler")  # how a build runs, not what it builds
+TOP_LEVEL = ("classes", "hierarchy", "source_classes", "dedup_pairs")  # the manifests beside images/
 COUNTS = pa.schema([pa.field("split", pa.string()), pa.field("class_index", pa.int32()),
                     pa.field("positives", pa.int64()), pa.field("images", pa.int64())])
 
 
 class ManifestWriter:
-    """Writes one build's manifests into out_dir, resumably and atomically."""
+    """Writes one build's manifests into out_dir, resumably and atomically.
+
+    Claims the folder and checks the inputs before any work. `completed` is the record of
+    this same build when a kill had interrupted its publish (now finished): nothing to redo.
+    """
 
     def __init__(self, out_dir: Path, config: BuildConfig, resume: bool = True) -> None:
         self.out, self.config = Path(out_dir), config
-        self.stage = self.out / ".partial"
-        self.inputs = [p for spec in config.sources for p in input_files(spec)]
+        paths = [p for spec in config.sources for p in input_paths(spec)]
+        claim_output_dir(self.out, "build", inputs=paths)
+        download_folder(self.out, config.download.folder)
+        self.inputs = [p for p in paths if p.is_file()]
         settings = {k: v for k, v in _plain(config).items() if k not in ENGINE_KEYS}
-        fingerprint = json.dumps({"config": settings, "inputs": [_stat(p) for p in self.inputs]}, sort_keys=True)
-        marker = self.stage / "fingerprint.json"
-        if not resume or not marker.is_file() or marker.read_text() != fingerprint:
-            shutil.rmtree(self.stage, ignore_errors=True)
-            self.stage.mkdir(parents=True)
-            _atomic_text(marker, fingerprint)
+        self._stage = Stage(self.out, fingerprint(settings, paths))
+        self.stage = self._stage.path
+        self.completed = self._stage.open(resume)
         self.n_classes = 0
         self.notes: dict = {}   # extra build.json entries from the build's stages (e.g. "min_images")
 
@@ -69,7 +75,8 @@ class ManifestWriter:
         return part_done(self.stage, part)
 
     def finish(self, tax: Taxonomy, sources: list, mapped: list, timings: dict[str, float]) -> dict:
-        """Write classes, hierarchy, source classes and build.json; move everything into place."""
+        """Write classes, hierarchy, source classes and build.json; move everything into place
+        (the folder's last build's files that this one does not have are removed)."""
         counts = _split_counts(self.stage / "counts", self.n_classes)
         classes, hierarchy = tax.to_tables()
         classes = statistics.with_keep_rate(_with_counts(classes, counts), self.config.stats)
@@ -90,21 +97,17 @@ class ManifestWriter:
         record = {"mlbuild": __version__, "config": _plain(self.config), "versions": _versions(),
                   "inputs": _checksums(self.inputs), "counts": summary["counts"],
                   "warnings": summary["warnings"], "timings": timings, **self.notes}
-        self._publish(record)
+        self._stage.publish(record)
         return summary["counts"]
 
-    def _publish(self, record: dict) -> None:
-        """Move staged files into out/ (stale parts removed), then write build.json last."""
-        (self.out / "build.json").unlink(missing_ok=True)  # from here on the old build is not "complete"
-        shutil.rmtree(self.out / "images", ignore_errors=True)
-        for path in sorted(self.stage.rglob("*.parquet")):
-            rel = path.relative_to(self.stage)
-            if rel.parts[0] in ("counts", "pairs"):
-                continue
-            (self.out / rel).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, self.out / rel)
-        _atomic_text(self.out / "build.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
-        shutil.rmtree(self.stage)
+
+def download_folder(out: Path, name: str) -> Path:
+    """`<out>/<name>`, where a build downloads images: a plain folder name beside the manifests."""
+    reserved = {"images", STAGE, MARKER, "build.json", *(f"{n}.parquet" for n in TOP_LEVEL)}
+    if not name or name in reserved or name != Path(name).name or name in (".", ".."):
+        raise OutputError(out / name, f"[download] folder = {name!r} must be a plain folder name other "
+                                      f"than {sorted(reserved)}")
+    return out / name
 
 
 def part_done(stage: Path, part: int) -> bool:
@@ -259,17 +262,5 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _stat(path: Path) -> list:
-    st = path.stat()
-    return [str(path), st.st_size, st.st_mtime_ns]
-
-
 def _plain(config: BuildConfig) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config), default=str, sort_keys=True))
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)

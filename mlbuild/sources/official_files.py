@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlparse
 
 import requests
 
+from mlbuild._util.atomic import write_atomic
 from mlbuild._util.progress import Progress
 from mlbuild._util.resources import wordnet_map
 from mlbuild.errors import MlbuildError
@@ -84,7 +85,7 @@ def fetch(item: KnownFile, cache: Path, retries: int = 2, session: requests.Sess
                                      f"run again to resume from {part}") from None
     digest = _verify(part, item)
     os.replace(part, target)
-    _write_atomic(_md5_path(target), f"{digest}  {item.name}\n")  # newer than the file: trusted next time
+    write_atomic(_md5_path(target), f"{digest}  {item.name}\n")  # newer than the file: trusted next time
     return target
 
 
@@ -147,7 +148,7 @@ def _cached_copy_ok(target: Path, item: KnownFile) -> bool:
     recorded = sidecar.read_text().split()[0] if sidecar.exists() else None
     if recorded is None or os.path.getmtime(sidecar) < os.path.getmtime(target):
         recorded = file_md5(target)
-        _write_atomic(sidecar, f"{recorded}  {item.name}\n")
+        write_atomic(sidecar, f"{recorded}  {item.name}\n")
     return item.md5 is None or recorded == item.md5.lower()
 
 
@@ -159,9 +160,3 @@ def file_md5(path: Path) -> str:
 
 def _md5_path(target: Path) -> Path:
     return target.with_name(f"{target.name}.md5")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

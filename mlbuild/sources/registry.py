@@ -42,13 +42,18 @@ def make_adapter(spec: SourceSpec) -> SourceAdapter:
 
 def input_files(spec: SourceSpec) -> list[Path]:
     """Every existing file the spec names (for checksums in build.json)."""
+    return [p for p in input_paths(spec) if p.is_file()]
+
+
+def input_paths(spec: SourceSpec) -> list[Path]:
+    """Every path the spec names, files and folders, existing or not (its class map included)."""
     _, config_cls = adapter_types(spec.kind)
     found = []
     for value in _options(config_cls, spec).values():
         for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, Path) and item.is_file():
+            if isinstance(item, Path):
                 found.append(item)
-    return found
+    return found + ([spec.class_map] if spec.class_map is not None else [])
 
 
 def _options(config_cls: type, spec: SourceSpec) -> dict[str, Any]:

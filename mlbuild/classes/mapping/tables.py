@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from mlbuild._util.atomic import write_atomic
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes.wordnet import WordNet
 from mlbuild.errors import InputError
@@ -32,19 +32,11 @@ class Override:
 
 def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
     """Write a CSV (LF line ends, minimal quoting) through a temporary file and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     writer.writerows(rows)
-    partial = path.with_name(f".{path.name}.partial")
-    with open(partial, "w", encoding="utf-8", newline="") as fh:
-        fh.write(buffer.getvalue())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(partial, path)
-    return path
+    return write_atomic(path, buffer.getvalue())
 
 
 def read_csv(path: Path, required: Sequence[str]) -> list[tuple[int, dict[str, str]]]:

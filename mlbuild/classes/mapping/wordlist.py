@@ -11,11 +11,11 @@ back. Regenerate with:
 from __future__ import annotations
 
 import argparse
-import os
 from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
+from mlbuild._util.atomic import write_atomic
 from mlbuild._util.resources import wordnet_map
 from mlbuild.errors import InputError
 
@@ -39,10 +39,7 @@ def export(dict_dir: Path, out: Path) -> int:
         if rest[:1] in _SS_TYPES and lemma in pos:
             counts[lemma] += count
     lines = [f"{form}\t{''.join(sorted(p))}\t{counts[form]}\n" for form, p in sorted(pos.items())]
-    out = Path(out)
-    partial = out.with_name(f".{out.name}.partial")
-    partial.write_text("".join(lines), encoding="utf-8")
-    os.replace(partial, out)
+    write_atomic(out, "".join(lines))
     return len(lines)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mlbuild._util.atomic import write_atomic
 from mlbuild.errors import InputError
 
 # lexnames(5WN): NLTK's reader needs this file, which Debian does not install.
@@ -104,10 +105,6 @@ def export(dict_dir: Path, out: Path) -> pa.Table:
         exceptions = {k: v for k, v in sorted(reader._exception_map["n"].items())}
     meta = {b"wordnet.version": b"3.0", b"wordnet.noun_exceptions": json.dumps(exceptions).encode()}
     table = table.replace_schema_metadata(meta)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    pq.write_table(table, partial, compression="zstd", compression_level=9,
-                   row_group_size=len(table), write_statistics=False)
-    shutil.move(partial, out)
+    write_atomic(out, lambda temp: pq.write_table(table, temp, compression="zstd", compression_level=9,
+                                                  row_group_size=len(table), write_statistics=False))
     return table

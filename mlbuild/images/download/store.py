@@ -11,12 +11,13 @@ never produced by the escape).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
-import os
 import re
-import shutil
 from pathlib import Path
+
+from mlbuild._util.atomic import write_atomic
 
 _UNSAFE = re.compile(r"[^a-z0-9_.\-]")
 _MAX_STEM = 160
@@ -47,35 +48,33 @@ def image_relpath(image_id: str, fmt: str | None) -> str:
 
 
 class ImageStore:
-    """Writes image files under `out_dir`: temp file in a private folder, then os.replace."""
+    """Writes image files under `out_dir` with `write_atomic`, their temp files in a private folder
+    `tmp/<name>/` (so a killed run's leftovers are found without scanning `images/`). Not
+    fsync'd: the journal line written after the file is the record, and a rerun checks nothing
+    it has not recorded."""
 
     def __init__(self, out_dir: Path, tmp_name: str) -> None:
         self.out_dir = Path(out_dir)
         self._tmp = self.out_dir / "tmp" / tmp_name
-        shutil.rmtree(self._tmp, ignore_errors=True)  # leftovers of a killed run: never recorded
-        self._tmp.mkdir(parents=True)
-        (self.out_dir / "images").mkdir(exist_ok=True)
+        _remove_temp_files(self._tmp)  # leftovers of a killed run: never recorded
+        self._tmp.mkdir(parents=True, exist_ok=True)
         self._counter = itertools.count()
-        self._made: set[str] = set()
 
     def save(self, image_id: str, fmt: str | None, body: bytes) -> str:
         """Write `body` as the image's file; returns its path relative to the output folder."""
         rel = image_relpath(image_id, fmt)
-        folder = rel[:rel.rindex("/")]
-        if folder not in self._made:
-            os.makedirs(os.path.join(self.out_dir, folder), exist_ok=True)
-            self._made.add(folder)
-        tmp = os.path.join(self._tmp, f"{next(self._counter)}.part")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(body)
-            while view:  # a regular file takes it all at once, but write() may be partial
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.replace(tmp, os.path.join(self.out_dir, rel))
+        write_atomic(self.out_dir / rel, body, temp=self._tmp / f"{next(self._counter)}.part", fsync=False)
         return rel
 
     def close(self) -> None:
-        """Remove the private temp folder."""
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        """Remove the private temp folder (only the temp files this store names)."""
+        _remove_temp_files(self._tmp)
+        with contextlib.suppress(OSError):
+            self._tmp.rmdir()
+
+
+def _remove_temp_files(folder: Path) -> None:
+    """Delete the store's own temp files (`<n>.part`) in `folder`, nothing else."""
+    for temp in folder.glob("*.part"):
+        if temp.stem.isdigit():
+            temp.unlink(missing_ok=True)
