@@ -5,6 +5,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from mlbuild._util.ownership import claim_output_dir
 from mlbuild._util.parquet import write_table
 from mlbuild.classes.taxonomy import DEFAULT_RELATIONS, Taxonomy
 from mlbuild.errors import InputError
@@ -42,7 +43,7 @@ def build_vocabulary(specs: Iterable[str], relations: Iterable[str] = DEFAULT_RE
 
 
 def write_vocabulary(tax: Taxonomy, out_dir: Path) -> tuple[Path, Path]:
-    """Write classes.parquet and hierarchy.parquet into out_dir."""
+    """Write classes.parquet and hierarchy.parquet into out_dir (an mlbuild `vocab` folder)."""
+    out_dir = claim_output_dir(Path(out_dir), "vocab")
     classes, hierarchy = tax.to_tables()
-    return write_table(classes, Path(out_dir) / "classes.parquet"), \
-        write_table(hierarchy, Path(out_dir) / "hierarchy.parquet")
+    return write_table(classes, out_dir / "classes.parquet"), write_table(hierarchy, out_dir / "hierarchy.parquet")

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mlbuild._util.ownership import check_output_file
 from mlbuild._util.parquet import read_table, write_table
 from mlbuild.errors import InputError
 from mlbuild.images.hash_keys import KEYS
@@ -81,16 +82,18 @@ def read_hashes(path: Path) -> tuple[pa.Table, str, bool]:
 
 def run(args: argparse.Namespace) -> int:
     """Read the keys, search, write the pairs atomically, print a summary."""
+    specs = eval_sets(args.eval)
+    check_output_file(args.out, inputs=[args.train, *specs.values()])
     train, kind, checked = read_hashes(args.train)
     evals = {}
-    for name, path in eval_sets(args.eval).items():
+    for name, path in specs.items():
         evals[name], eval_kind, eval_checked = read_hashes(path)
         checked &= eval_checked
         if eval_kind != kind:
             raise InputError(path, f"has {eval_kind} hashes but {args.train} has {kind}", field=eval_kind)
     limits = Limits(args.max_distance, args.extra_distance, args.check_distance if checked else 64)
     pairs = dedup_keys(train, evals, limits)
-    write_table(pairs, args.out)
+    write_table(pairs.replace_schema_metadata({"mlbuild.output": "dedup_pairs"}), args.out)
     per_set = ", ".join(f"{name}: {pc.sum(pc.equal(pairs['eval_set'], name)).as_py() or 0:,}"
                         for name in evals)
     print(f"{len(pairs):,} pairs within {args.max_distance} ({kind}); "

@@ -5,6 +5,7 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
+from mlbuild._util.ownership import claim_output_dir
 from mlbuild.images.download.config import DownloadConfig
 from mlbuild.images.download.downloader import download
 from mlbuild.images.download.inputs import InputList
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.retry_failed:
         values["retry"] = args.retry_failed
     config = DownloadConfig.from_mapping(values)
+    claim_output_dir(args.out, "download", inputs=[args.input])
     source = InputList(args.input, config.batch_size)
     hasher = None
     if args.phash:

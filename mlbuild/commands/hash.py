@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mlbuild._util.ownership import check_output_file
 from mlbuild._util.parquet import read_table, write_table
 from mlbuild.engines.local import LocalEngine
 from mlbuild.errors import InputError
@@ -59,6 +60,7 @@ def list_manifest(path: Path) -> pa.Table:
 
 def run(args: argparse.Namespace) -> int:
     """Hash, write atomically, print a summary."""
+    check_output_file(args.out, inputs=[args.images])
     if args.images.is_dir():
         listing = list_folder(args.images)
     elif args.images.is_file():

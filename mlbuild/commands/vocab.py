@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mlbuild._util.ownership import claim_output_dir
 from mlbuild.classes.taxonomy import DEFAULT_RELATIONS
-from mlbuild.classes.vocabulary import build_vocabulary, write_vocabulary
+from mlbuild.classes.vocabulary import build_vocabulary, source_name, write_vocabulary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build and write the vocabulary, then print a one-line summary."""
+    claim_output_dir(args.out, "vocab", inputs=[source_name(spec)[1] for spec in args.wnids])
     tax = build_vocabulary(args.wnids, [r.strip() for r in args.relations.split(",") if r.strip()])
     classes_path, _ = write_vocabulary(tax, args.out)
     dag = tax.dag

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol
 
+from mlbuild._util.lifeline import die_with_parent
+
 
 class Engine(Protocol):
     """Runs fn(task, **shared) over tasks and yields the results in task order."""
@@ -35,7 +37,8 @@ class LocalEngine:
     2x workers tasks in flight.
 
     The pool is started per `map` call, after `shared` is known, so forked workers
-    inherit the shared inputs instead of receiving them pickled with every task.
+    inherit the shared inputs instead of receiving them pickled with every task. Workers
+    exit when this process dies, however it dies (`mlbuild._util.lifeline`).
     """
 
     shares_memory = True  # workers see the driver's memory: shared inputs cost nothing to pass
@@ -52,7 +55,7 @@ class LocalEngine:
             return
         context = multiprocessing.get_context("fork")
         pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_install_shared,
-                                   initargs=(shared,))
+                                   initargs=(shared, os.getpid()))
         try:
             pending: list = []
             for task in tasks:
@@ -71,9 +74,10 @@ class LocalEngine:
 _SHARED: dict[str, Any] = {}
 
 
-def _install_shared(shared: dict[str, Any]) -> None:
-    """Pool initializer: keep the shared inputs in the worker process (inherited by fork)."""
+def _install_shared(shared: dict[str, Any], parent_pid: int) -> None:
+    """Pool initializer: exit with the parent; keep the shared inputs (inherited by fork)."""
     global _SHARED
+    die_with_parent(parent_pid)
     _SHARED = shared
 
 

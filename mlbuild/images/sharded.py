@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from mlbuild._util.ownership import claim_output_dir
 from mlbuild._util.progress import Progress
 from mlbuild.engines.local import Engine
 from mlbuild.errors import SkipReport
@@ -85,7 +86,7 @@ def download_shards(engine: Engine, batches: Iterable[pa.RecordBatch], config: D
     above all), pass each worker's share, e.g. `replace(config, processes=W).per_process()`.
     `hasher` must be a module-level function (it is pickled), e.g. `phash.phash_int`.
     """
-    out_dir = Path(out_dir)
+    out_dir = claim_output_dir(Path(out_dir), "download")
     shared = {"config": config, "out_dir": out_dir, "hasher": hasher}
     with Progress("download shards", unit="images") as progress:
         for done in engine.map(fetch_shard, shards(batches, shard_rows), shared=shared):

@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlbuild._util.ownership import claim_output_dir
 from mlbuild._util.progress import Progress
 from mlbuild.errors import MlbuildError, SkipReport
 from mlbuild.images.download.config import DownloadConfig
@@ -86,7 +87,7 @@ def download(batches: Iterable[pa.RecordBatch], config: DownloadConfig, out_dir:
     With `config.process_count > 1` the work runs in that many processes, and `hasher`
     must be picklable (a module-level function).
     """
-    out_dir, start = Path(out_dir), time.monotonic()
+    out_dir, start = claim_output_dir(Path(out_dir), "download"), time.monotonic()
     skipped = SkipReport("input")
     rows = _normalized(batches, skipped)
     with Progress("download", total=total, unit="images") as progress:

@@ -5,8 +5,9 @@ the GIL), so `processes` loops run side by side. This process reads and filters 
 input and puts pending batches on a small bounded queue (memory stays bounded); each
 worker pulls batches as it has room, downloads with its share of the limits
 (`DownloadConfig.per_process`) and its own journal `journal/local-<i>.jsonl`, and relays
-progress. A worker whose parent dies (even by kill -9) exits at once: its journal is
-consistent at every instant, so the next run resumes from it.
+progress. A worker whose parent dies (even by kill -9) exits at once
+(`mlbuild._util.lifeline`): its journal is consistent at every instant, so the next run
+resumes from it.
 """
 from __future__ import annotations
 
@@ -14,15 +15,14 @@ import multiprocessing as mp
 import os
 import pickle
 import queue
-import threading
 import traceback
 from collections.abc import Iterator
-from multiprocessing.connection import wait
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from mlbuild._util.lifeline import die_with_parent
 from mlbuild.errors import MlbuildError
 from mlbuild.images.download.config import DownloadConfig
 from mlbuild.images.download.journal import Journal
@@ -50,7 +50,7 @@ def run_in_processes(batches: Iterator[pa.RecordBatch], done: np.ndarray, config
     ctx = mp.get_context("spawn")  # fresh interpreters: safe with threads, same on every OS
     inbox, outbox = ctx.Queue(maxsize=2 * n), ctx.Queue()
     workers = [ctx.Process(target=_worker, daemon=True, name=f"mlbuild-download-{i}",
-                           args=(i, inbox, outbox, config.per_process(), out_dir, hasher))
+                           args=(i, inbox, outbox, config.per_process(), out_dir, hasher, os.getpid()))
                for i in range(n)]
     for worker in workers:
         worker.start()
@@ -100,7 +100,7 @@ class _Pump:
                     totals.add(payload[0])
                     self.running -= 1
                 else:
-                    raise MlbuildError(f"a download worker failed:\n{payload[0]}")
+                    raise MlbuildError(f"a download worker failed: {payload[0]}")
                 block = False
         except queue.Empty:
             pass
@@ -127,10 +127,9 @@ class _Relay:
 
 
 def _worker(index: int, inbox: mp.Queue, outbox: mp.Queue, config: DownloadConfig, out_dir: Path,
-            hasher: Hasher | None) -> None:
+            hasher: Hasher | None, parent_pid: int) -> None:
     """Worker process: download batches from the inbox until a None arrives."""
-    parent = mp.parent_process()
-    threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(3)), daemon=True).start()
+    die_with_parent(parent_pid)
     try:
         relay = _Relay(outbox)
         with Journal(Path(out_dir) / "journal" / journal_name(index), config.fsync_interval) as journal:
@@ -138,5 +137,7 @@ def _worker(index: int, inbox: mp.Queue, outbox: mp.Queue, config: DownloadConfi
             runner.execute(iter(inbox.get, None), np.empty(0, dtype=np.uint64))
         relay.flush()
         outbox.put(("done", runner.totals))
+    except MlbuildError as err:  # a clear error (disk full, ...): its one line, no traceback
+        outbox.put(("error", str(err)))
     except Exception:  # noqa: BLE001 - any failure goes to the parent, which raises it
         outbox.put(("error", traceback.format_exc()))

@@ -6,6 +6,7 @@ others describe the image or the server's answer and are final unless retried ex
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 
 import pyarrow as pa
@@ -37,6 +38,7 @@ STATUSES = (
 )
 TRANSIENT = frozenset({"rate_limited", "http_5xx", "timeout", "dns", "connection", "truncated"})
 RETRY_MODES = ("none", "transient", "all")
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 RESULTS = pa.schema([
     pa.field("image_id", pa.string(), nullable=False),
@@ -83,8 +85,11 @@ class ImageResult:
     output: object = None  # the Encoded image to store when resizing (not recorded)
 
     def fail(self, status: str, error: str | None = None) -> ImageResult:
-        """Mark this result failed with `status` (one of STATUSES); returns self."""
-        self.status, self.error = status, (error[:500] if error else error)
+        """Mark this result failed with `status` (one of STATUSES); returns self.
+
+        Object addresses in the text (Pillow names `<_io.BytesIO object at 0x7f...>`) are
+        dropped, so the same failure gives the same results file on every run."""
+        self.status, self.error = status, (_ADDRESS.sub("", error)[:500] if error else error)
         return self
 
     def as_record(self) -> dict:
