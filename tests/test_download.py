@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from download_server import ImageServer, Page, jpeg_bytes, png_bytes, png_declaring
 from PIL import Image
+from process_helpers import alive_after, child_pids
 
 from mlbuild.cli import main as cli_main
 from mlbuild.images.download.downloader import DownloadConfig, download, download_shard
@@ -245,8 +246,10 @@ def test_kill_9_mid_run_then_resume(server, tmp_path):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len(recorded_ids(out)) < 60:
         time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)  # the parent; its two workers follow it down
+    workers = child_pids(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)  # the parent; its workers (and spawn's resource tracker) follow it
     proc.wait()
+    assert len(workers) >= 2 and not alive_after(workers, 5.0), "download workers outlived their parent"
     for path in journal_paths(out):  # waits until the workers let go of their journals
         Journal(path).close()
     recorded = recorded_ids(out)
@@ -271,3 +274,26 @@ def test_kill_9_mid_run_then_resume(server, tmp_path):
         assert row["sha256"] == hashlib.sha256(body).hexdigest()
     assert sorted(recorded_ids(out)) == sorted(got)  # one record per image: none lost, none doubled
     assert not [p for p in (out / "tmp").rglob("*") if p.is_file()]
+
+
+def test_two_identical_runs_write_byte_identical_results(server, tmp_path):
+    """Same inputs, same server behaviour: the same results.parquet, failures' texts included."""
+    big = jpeg_bytes(3, (320, 240))
+    pages = {"ok": Page(jpeg_bytes(4)), "png": Page(png_bytes(), "image/png"), "gone": Page(status=404),
+             "garbage": Page(b"\xff\xd8not a jpeg at all" * 10), "corrupt": Page(big[: len(big) // 2]),
+             "e503": Page(jpeg_bytes(5), fail_first=99, fail_status=503), "html": Page(b"<p>", "text/html"),
+             "trunc": Page(big, mode="truncate"), "chunked": Page(jpeg_bytes(6), mode="chunked")}
+    listing = tmp_path / "urls.tsv"
+    listing.write_text("".join(f"d:{key}-{i}\t{server.add(f'det/{key}-{i}', page)}\n"
+                               for i in range(6) for key, page in pages.items())
+                       + "d:refused\thttp://127.0.0.1:9/x.jpg\nd:ftp\tftp://example.org/x.jpg\n")
+    digests = set()
+    for run, processes in (("a", "2"), ("b", "1")):  # the process count changes nothing either
+        assert cli_main(["download", str(listing), "--out", str(tmp_path / run), "--processes", processes,
+                         "--max-attempts", "1", "--phash"]) == 0
+        digests.add(hashlib.sha256((tmp_path / run / "results.parquet").read_bytes()).hexdigest())
+    got = results_by_id(tmp_path / "a")
+    assert {r["status"] for r in got.values()} >= {"ok", "http_4xx", "not_image", "http_5xx", "truncated",
+                                                   "connection", "invalid_url", "wrong_content_type"}
+    assert "object at 0x" not in " ".join(r["error"] or "" for r in got.values())
+    assert len(digests) == 1

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from process_helpers import alive_after, child_pids
 
 from mlbuild.cli import main
 from mlbuild.pipeline import build
@@ -209,17 +210,15 @@ def test_killed_build_leaves_nothing_complete_and_rerun_finishes(tmp_path):
     config.write_text('[[source]]\nkind = "imagenet_urls"\nurls = "urls.txt"\n[build]\npartition_images = 500\n')
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    proc = subprocess.Popen([sys.executable, "-m", "mlbuild", "build", str(config), "--out", str(out)], env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "mlbuild", "build", str(config), "--out", str(out),
+                             "--workers", "2"], env=env)
     deadline = time.time() + 60
     while time.time() < deadline and len(list((out / ".partial" / "counts").glob("*.parquet"))) < 5:
         time.sleep(0.02)
+    workers = child_pids(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # its forked workers outlive it: leave no process behind
-    except ProcessLookupError:
-        pass
+    assert len(workers) == 2 and not alive_after(workers, 5.0), "workers outlived their build"
     done = len(list((out / ".partial" / "counts").glob("*.parquet")))
     assert 5 <= done < 120, "kill did not land mid-build"
     assert not (out / "build.json").exists() and not (out / "images").exists()
