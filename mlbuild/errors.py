@@ -29,9 +29,11 @@ class OutputError(MlbuildError):
 
     def __init__(self, path: object, reason: object) -> None:
         self.path = str(path)
-        if isinstance(reason, OSError):
-            reason = f"cannot write: {reason.strerror or reason}"
-        super().__init__(f"{self.path}: {reason}")
+        self.reason = f"cannot write: {reason.strerror or reason}" if isinstance(reason, OSError) else str(reason)
+        super().__init__(f"{self.path}: {self.reason}")
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.path, self.reason)  # raised in a worker process, re-raised here
 
 
 class UnknownClassError(MlbuildError):
