@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from download_server import ImageServer, Page, jpeg_bytes, png_bytes, png_declaring
 from PIL import Image
-from process_helpers import alive_after, child_pids
+from process_helpers import alive_after, child_pids, in_small_filesystem
 
 from mlbuild.cli import main as cli_main
 from mlbuild.images.download.downloader import DownloadConfig, download, download_shard
@@ -297,3 +297,13 @@ def test_two_identical_runs_write_byte_identical_results(server, tmp_path):
                                                    "connection", "invalid_url", "wrong_content_type"}
     assert "object at 0x" not in " ".join(r["error"] or "" for r in got.values())
     assert len(digests) == 1
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_full_disk_is_one_clear_error_line(server, tmp_path, processes):
+    listing = tmp_path / "urls.tsv"
+    listing.write_text("".join(f"f:{i}\t{server.add(f'full/{i}.jpg', Page(jpeg_bytes(i, (160, 120))))}\n"
+                               for i in range(40)))
+    done = in_small_filesystem(tmp_path, f"$MLBUILD download {listing} --out $FS/dl --processes {processes}")
+    assert done.returncode == 2, done.stderr
+    assert "No space left on device" in done.stderr and "Traceback" not in done.stderr, done.stderr

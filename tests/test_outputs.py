@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from process_helpers import in_small_filesystem
 
 from mlbuild._util.ownership import MARKER
 from mlbuild.cli import main
@@ -18,8 +17,6 @@ from mlbuild.config import load_config
 from mlbuild.errors import OutputError
 from mlbuild.pipeline import build
 from mlbuild.sample import SAMPLE_DIR
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -143,21 +140,6 @@ def test_single_file_outputs_replace_only_their_own_files(tmp_path, capsys):
     capsys.readouterr()
     assert main(["dedup", "--train", str(hashes), "--eval", str(hashes), "--out", str(hashes)]) == 2
     assert "is also an input" in error_line(capsys)
-
-
-def in_small_filesystem(tmp_path: Path, script: str, size: str = "32k") -> subprocess.CompletedProcess:
-    """Run `script` (sh) with $FS a fresh tmpfs of `size` (too small for the sample build), $MLBUILD
-    the command line, in a private user and mount namespace (nothing mounted outside it)."""
-    if not shutil.which("unshare"):
-        pytest.skip("unshare is not available")
-    fs = tmp_path / "fs"
-    fs.mkdir()
-    mount = f"mount -t tmpfs -o size={size} tmpfs {fs}"
-    probe = subprocess.run(["unshare", "-rm", "sh", "-c", mount], capture_output=True)
-    if probe.returncode:
-        pytest.skip(f"cannot mount a tmpfs in a user namespace: {probe.stderr.decode().strip()}")
-    cmd = f"{mount} && FS={fs} PYTHONPATH={REPO} MLBUILD=\"{sys.executable} -m mlbuild\" sh -c '{script}'"
-    return subprocess.run(["unshare", "-rm", "sh", "-c", cmd], capture_output=True, text=True, timeout=120)
 
 
 def test_a_full_disk_is_one_clear_error_line(tmp_path):

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
+from mlbuild.errors import OutputError
 from mlbuild.images.download.config import DownloadConfig
 from mlbuild.images.download.http import Fetcher, open_session
 from mlbuild.images.download.journal import Journal
@@ -191,7 +192,7 @@ class Runner:
         try:
             self.journal.append(finished)
         except OSError as err:  # disk full or failing: stop the run (these images get refetched)
-            self._errors.append(err)
+            self._errors.append(OutputError(self.journal.path, err))
             return
         self.totals.statuses.update(r.status for r in finished)
         self.progress.update(len(finished))
