@@ -29,6 +29,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mlbuild._util.atomic import write_atomic
 from mlbuild.images.download.store import file_stem
 
 SHARD_FORMATS = ("webdataset", "parquet")
@@ -127,17 +128,20 @@ def _write_one(chunk: pa.Table, load: Loader, pool: ThreadPoolExecutor, out_dir:
     tmp.mkdir(parents=True, exist_ok=True)
     part = tmp / f"{name}.{ext}.part"
     samples = _loaded(records, load, pool)
+    sizes: list[int] = []
     if ext == "tar":
-        size = _write_tar(part, samples, meta_columns)
+        write_atomic(target, lambda temp: sizes.append(_write_tar(temp, samples, meta_columns)), temp=part,
+                     fsync=False)
     else:
         schema = pa.schema([("key", pa.string()), ("image", pa.binary()), ("format", pa.string())])
         for c in meta_columns:
             if c not in schema.names:
                 schema = schema.append(chunk.schema.field(c))
-        size = _write_parquet(part, samples, schema)
-    os.replace(part, target)
-    stats = ShardStats(name, len(records), size, digest, time.monotonic() - start)
-    _atomic_json(stats_path, {k: v for k, v in stats.__dict__.items() if k != "skipped"})
+        write_atomic(target, lambda temp: sizes.append(_write_parquet(temp, samples, schema)), temp=part,
+                     fsync=False)
+    stats = ShardStats(name, len(records), sizes[0], digest, time.monotonic() - start)
+    write_atomic(stats_path, json.dumps({k: v for k, v in stats.__dict__.items() if k != "skipped"},
+                                        indent=1, sort_keys=True) + "\n")
     return stats
 
 
@@ -206,16 +210,8 @@ def _read_stats(path: Path) -> dict | None:
         return None
 
 
-def _atomic_json(path: Path, value: dict) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
-    with open(partial, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(partial, path)
-
 
 def shard_files(out_dir: Path, prefix: str, fmt: str = "webdataset") -> list[Path]:
     """The complete shards of a prefix, in order."""
     ext = "tar" if fmt == "webdataset" else "parquet"
     return sorted(Path(out_dir).glob(f"{prefix}-[0-9][0-9][0-9][0-9][0-9].{ext}"))
-

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlbuild._util.atomic import write_atomic
 from mlbuild._util.progress import Progress
 from mlbuild.manifests import plots
 from mlbuild.manifests.datasheet import datasheet
@@ -53,11 +53,7 @@ def write_report(out_dir: Path, path: Path) -> Path:
             f"<h1>mlbuild build report</h1><p>{html.escape(str(out_dir.resolve()))} &middot; mlbuild "
             f"{html.escape(str(data.record['mlbuild']))}</p><nav>{nav}</nav>\n" + "\n".join(body)
             + f"\n{LOADED}\n</body></html>\n")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(page, encoding="utf-8")
-    os.replace(partial, path)
-    return path
+    return write_atomic(path, page)
 
 
 def _anchor(title: str) -> str:

@@ -41,7 +41,7 @@ IMAGE_EXTRA = pa.schema([
     pa.field("phash", pa.uint64()), pa.field("status", pa.string()), pa.field("dedup", pa.string()),
 ])
 ENGINE_KEYS = ("engine", "workers", "scheduler")  # how a build runs, not what it builds
-TOP_LEVEL = ("classes", "hierarchy", "source_classes", "dedup_pairs")  # the manifests beside images/
+TOP_LEVEL = ("classes", "hierarchy", "source_classes", "dedup_pairs", "cooccurrence")  # the manifests beside images/
 COUNTS = pa.schema([pa.field("split", pa.string()), pa.field("class_index", pa.int32()),
                     pa.field("positives", pa.int64()), pa.field("images", pa.int64())])
 
@@ -103,7 +103,7 @@ class ManifestWriter:
 
 def download_folder(out: Path, name: str) -> Path:
     """`<out>/<name>`, where a build downloads images: a plain folder name beside the manifests."""
-    reserved = {"images", STAGE, MARKER, "build.json", *(f"{n}.parquet" for n in TOP_LEVEL)}
+    reserved = {"images", "shards", STAGE, MARKER, "build.json", *(f"{n}.parquet" for n in TOP_LEVEL)}
     if not name or name in reserved or name != Path(name).name or name in (".", ".."):
         raise OutputError(out / name, f"[download] folder = {name!r} must be a plain folder name other "
                                       f"than {sorted(reserved)}")
