@@ -4,9 +4,9 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from mlbuild.classes.vocabulary import read_vocab_file
 from mlbuild.cli import main
 from mlbuild.errors import InputError
+from mlbuild.sources.wnids import read_wnid_list
 
 
 def test_vocab_command_merges_sources_and_writes_manifests(tmp_path):
@@ -37,7 +37,7 @@ def test_bad_wnid_names_file_line_and_field(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_text("n02084071\nn0208407x\n")
     with pytest.raises(InputError, match=r"bad.txt:2: field 'wnid'"):
-        read_vocab_file(path)
+        read_wnid_list(path, strict=False)
     assert main(["vocab", "--wnids", str(path), "--out", str(tmp_path / "o")]) == 2
 
 
