@@ -1,0 +1,62 @@
+"""`mlbuild export imagenet`: a build as ImageNet-style class and file lists.
+
+- `synsets.txt`: one WNID per line in class order (line k = class_index k; usable again as
+  `[classes] vocabulary`).
+- `<split>.txt` (`val.txt` for the validation split): `path class_index class_index ...` for every
+  kept image with a local file (downloaded or local source) and at least one label; the labels
+  are the build's propagated labels (ancestors included), in class order. A path containing
+  whitespace cannot be written in this format and is left out (counted).
+"""
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlbuild.manifests.export_common import (
+    BuildReader,
+    ExportFolder,
+    ExportReport,
+    split_file_name,
+    text_lines,
+    write_atomic_text,
+)
+
+SYNSETS = "synsets.txt"
+
+
+def export_imagenet(build_dir: Path, out: Path) -> ExportReport:
+    """Write synsets.txt and one `path class_index ...` list per split into `out`."""
+    build, report = BuildReader(build_dir), ExportReport()
+    folder = ExportFolder(out, "imagenet", build_dir)
+    wnids = build.classes.column("wnid").to_pylist()
+    report.files[SYNSETS] = write_atomic_text(folder, SYNSETS, "".join(f"{w}\n" for w in wnids))
+    tokens = pa.array([f" {i}" for i in range(build.n_classes)], pa.string())
+    for split in build.splits():
+        name = f"{split_file_name(split)}.txt"
+        parts = list(build.mapped(split, partial(_part_text, build, tokens)))
+        report.files[name] = sum(lines for _, lines, _ in parts)
+        for _, _, skipped in parts:
+            for reason, count in skipped.skipped.items():
+                report.skip(reason, count)
+        folder.write_stream(name, (text for text, _, _ in parts))
+    return report
+
+
+def _part_text(build: BuildReader, tokens: pa.Array, part: Path) -> tuple[pa.Buffer, int, ExportReport]:
+    """One part's `path idx ...` lines (bytes), their count, and the images it left out."""
+    report = ExportReport()
+    table = build.kept(part, ["path", "labels"], report)
+    no_file = pc.is_null(table.column("path"))
+    spaced = pc.and_not(pc.fill_null(pc.match_substring_regex(table.column("path"), r"\s"), False), no_file)
+    empty = pc.and_not(pc.equal(pc.list_value_length(table.column("labels")), 0), pc.or_(no_file, spaced))
+    report.skip("no local file", int(pc.sum(no_file).as_py() or 0))
+    report.skip("whitespace in the path", int(pc.sum(spaced).as_py() or 0))
+    report.skip("no labels", int(pc.sum(empty).as_py() or 0))
+    table = table.filter(pc.invert(pc.or_(pc.or_(no_file, spaced), empty)))
+    labels = table.column("labels").combine_chunks()
+    codes = pc.list_flatten(labels).to_numpy(zero_copy_only=False).astype(np.int64)[:, None]
+    return text_lines(table.column("path").combine_chunks(), labels, tokens, codes), table.num_rows, report
