@@ -102,6 +102,11 @@ def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig,
     tax = Taxonomy(relations=config.relations, tree=config.tree)
     if config.hierarchy is not None:
         tax.use_hierarchy(read_hierarchy(config.hierarchy, config.hierarchy_format or ""))
+    fixed = fixed_vocabulary(vocabulary, tax.hierarchy)
+    dropped = sorted(set(config.drop) & set(fixed[0])) if fixed is not None else []
+    if dropped:
+        raise InputError(vocabulary or config.hierarchy or "<config>",
+                         f"[taxonomy] drop removes vocabulary classes {dropped[:5]}", field="drop")
     for classes in all_classes:
         pairs = [(wnid, f"{classes.source}:{sid}") for sid, wnid in zip(classes.ids, classes.wnids) if wnid]
         tax.add_all([w for w, _ in pairs], source_ids=[s for _, s in pairs])
@@ -109,12 +114,7 @@ def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig,
         tax.merge(op["from"], into=op["into"])
     if config.drop:
         tax.drop(*config.drop)
-    fixed = fixed_vocabulary(vocabulary, tax.hierarchy)
     if fixed is not None:
-        dropped = sorted(set(config.drop) & set(fixed[0]))
-        if dropped:
-            raise InputError(vocabulary or config.hierarchy or "<config>",
-                             f"[taxonomy] drop removes vocabulary classes {dropped[:5]}", field="drop")
         tax.fix_vocabulary(*fixed)
     for op in config.rename:
         tax.rename(op["wnid"], op["name"])
