@@ -49,7 +49,8 @@ class ManifestWriter:
     def __init__(self, out_dir: Path, config: BuildConfig, resume: bool = True) -> None:
         self.out, self.config = Path(out_dir), config
         self.stage = self.out / ".partial"
-        self.inputs = [p for spec in config.sources for p in input_files(spec)]
+        self.inputs = [p for spec in config.sources for p in input_files(spec)] + [
+            Path(p) for p in (config.classes.vocabulary, config.taxonomy.hierarchy) if p is not None]
         settings = {k: v for k, v in _plain(config).items() if k not in ENGINE_KEYS}
         fingerprint = json.dumps({"config": settings, "inputs": [_stat(p) for p in self.inputs]}, sort_keys=True)
         marker = self.stage / "fingerprint.json"
