@@ -112,7 +112,7 @@ class ExportFolder:
             self._save()
         return path
 
-    def write_stream(self, name: str, chunks: Iterator[bytes | memoryview]) -> int:
+    def write_stream(self, name: str, chunks: Iterator[bytes | memoryview | pa.Buffer]) -> int:
         """Write the chunks to `name` through a temporary file and a rename; returns bytes written."""
         path = self.claim(name)
         partial = path.with_name(f".{path.name}.partial")
@@ -144,7 +144,7 @@ class ExportFolder:
         os.replace(tmp, self.marker)
 
 
-def text_lines(head: pa.Array, labels: pa.ListArray, tokens: pa.Array, codes: np.ndarray) -> pa.Buffer:
+def line_bytes(head: pa.Array, labels: pa.ListArray, tokens: pa.Array, codes: np.ndarray) -> pa.Buffer:
     """The bytes of one text line per row: `head`, then the row's label tokens, then a newline.
 
     `tokens` is a small string table (each token carries its own leading separator) and
@@ -167,6 +167,20 @@ def text_lines(head: pa.Array, labels: pa.ListArray, tokens: pa.Array, codes: np
     joined = source.take(pa.array(index))
     value_offsets = np.frombuffer(joined.buffers()[1], np.int32, len(joined) + 1, joined.offset * 4)
     return joined.buffers()[2][int(value_offsets[0]):int(value_offsets[-1])]
+
+
+def write_parts(folder: ExportFolder, name: str, parts: Iterator[tuple[pa.Buffer, int, ExportReport]],
+                report: ExportReport) -> None:
+    """Stream the parts' (text, lines, left out) results into file `name`, one part in memory at a time."""
+    report.files[name] = 0
+
+    def chunks() -> Iterator[pa.Buffer]:
+        for text, lines, skipped in parts:
+            report.files[name] += lines
+            for reason, count in skipped.skipped.items():
+                report.skip(reason, count)
+            yield text
+    folder.write_stream(name, chunks())
 
 
 def write_atomic_text(folder: ExportFolder, name: str, text: str) -> int:

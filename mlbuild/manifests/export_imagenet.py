@@ -20,9 +20,10 @@ from mlbuild.manifests.export_common import (
     BuildReader,
     ExportFolder,
     ExportReport,
+    line_bytes,
     split_file_name,
-    text_lines,
     write_atomic_text,
+    write_parts,
 )
 
 SYNSETS = "synsets.txt"
@@ -37,12 +38,7 @@ def export_imagenet(build_dir: Path, out: Path) -> ExportReport:
     tokens = pa.array([f" {i}" for i in range(build.n_classes)], pa.string())
     for split in build.splits():
         name = f"{split_file_name(split)}.txt"
-        parts = list(build.mapped(split, partial(_part_text, build, tokens)))
-        report.files[name] = sum(lines for _, lines, _ in parts)
-        for _, _, skipped in parts:
-            for reason, count in skipped.skipped.items():
-                report.skip(reason, count)
-        folder.write_stream(name, (text for text, _, _ in parts))
+        write_parts(folder, name, build.mapped(split, partial(_part_text, build, tokens)), report)
     return report
 
 
@@ -59,4 +55,4 @@ def _part_text(build: BuildReader, tokens: pa.Array, part: Path) -> tuple[pa.Buf
     table = table.filter(pc.invert(pc.or_(pc.or_(no_file, spaced), empty)))
     labels = table.column("labels").combine_chunks()
     codes = pc.list_flatten(labels).to_numpy(zero_copy_only=False).astype(np.int64)[:, None]
-    return text_lines(table.column("path").combine_chunks(), labels, tokens, codes), table.num_rows, report
+    return line_bytes(table.column("path").combine_chunks(), labels, tokens, codes), table.num_rows, report

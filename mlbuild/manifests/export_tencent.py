@@ -23,9 +23,10 @@ from mlbuild.manifests.export_common import (
     BuildReader,
     ExportFolder,
     ExportReport,
+    line_bytes,
     split_file_name,
-    text_lines,
     write_atomic_text,
+    write_parts,
 )
 from mlbuild.sources.hierarchies import TENCENT_HEADER
 
@@ -40,12 +41,7 @@ def export_tencent(build_dir: Path, out: Path) -> ExportReport:
     prefixes = pa.array([f"\t{i}:" for i in range(build.n_classes)], pa.string())
     for split in build.splits():
         name = f"{split_file_name(split)}_urls.txt"
-        parts = list(build.mapped(split, partial(_part_text, build, prefixes)))
-        report.files[name] = sum(lines for _, lines, _ in parts)
-        for _, _, skipped in parts:
-            for reason, count in skipped.skipped.items():
-                report.skip(reason, count)
-        folder.write_stream(name, (text for text, _, _ in parts))
+        write_parts(folder, name, build.mapped(split, partial(_part_text, build, prefixes)), report)
     return report
 
 
@@ -86,7 +82,7 @@ def _part_text(build: BuildReader, prefixes: pa.Array, part: Path) -> tuple[pa.B
     tokens = pa.concat_arrays([prefixes, pa.array([_number(x) for x in levels], pa.string())])
     codes = np.stack([pc.list_flatten(labels).to_numpy(zero_copy_only=False).astype(np.int64),
                       len(prefixes) + level], axis=1)
-    return text_lines(table.column("url").combine_chunks(), labels, tokens, codes), table.num_rows, report
+    return line_bytes(table.column("url").combine_chunks(), labels, tokens, codes), table.num_rows, report
 
 
 def confidence_levels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
