@@ -53,3 +53,22 @@ def test_imagenet21k_vocabulary(shared_data, tmp_path):
     classes = pq.read_table(tmp_path / "classes.parquet")
     assert classes.num_rows == 21841
     assert classes.column("class_index").to_pylist() == list(range(21841))
+
+
+def test_one_wnid_list_reader_strict_and_lenient(tmp_path):
+    from mlbuild.sources.wnids import read_wnid_file
+    path = tmp_path / "list.txt"
+    path.write_text("# comment\nn02084071 dog, domestic dog\n\nn02083346\nn02084071\n")
+    lenient = read_wnid_file(path, strict=False).to_pylist()
+    assert [(r["wnid"], r["name"], r["line"]) for r in lenient] == [
+        ("n02084071", "dog, domestic dog", 2), ("n02083346", None, 4), ("n02084071", None, 5)]
+    with pytest.raises(InputError, match=r"list.txt:1: field 'wnid'"):   # no comments in strict mode
+        read_wnid_file(path, strict=True)
+    path.write_text("n02084071\tdog, domestic dog\n\nn02083346\nn02084071\n")
+    with pytest.raises(InputError, match=r"list.txt:4: field 'wnid': the list repeats a WNID"):
+        read_wnid_file(path, strict=True)
+    path.write_text("n02084071\tdog, domestic dog\nn02083346\n")
+    strict = read_wnid_file(path).to_pylist()
+    assert [(r["wnid"], r["name"]) for r in strict] == [("n02084071", "dog, domestic dog"), ("n02083346", None)]
+    path.write_text("")
+    assert read_wnid_list(path).to_pylist() == []
