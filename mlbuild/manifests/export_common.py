@@ -67,15 +67,18 @@ class BuildReader:
         """The split's image part files in order."""
         return sorted((self.dir / "images" / split).glob("part-*.parquet"))
 
-    def kept(self, path: Path, columns: list[str], report: ExportReport) -> pa.Table:
-        """One part's rows the build kept (dedup null), with the given columns; removed ones counted."""
+    def read(self, path: Path, columns: list[str], report: ExportReport) -> tuple[pa.Table, np.ndarray]:
+        """One part's rows with the given columns, and the mask of those the build kept (dedup null);
+        the removed ones are counted."""
         table = read_table(path, columns=[*columns, "dedup"])
-        removed = table.column("dedup").null_count != table.num_rows
-        if removed:
-            keep = pc.is_null(table.column("dedup"))
-            report.skip("removed by the build's dedup", table.num_rows - int(pc.sum(keep).as_py() or 0))
-            table = table.filter(keep)
-        return table.drop_columns(["dedup"])
+        keep = pc.is_null(table.column("dedup")).to_numpy(zero_copy_only=False)
+        report.skip("removed by the build's dedup", int(len(keep) - keep.sum()))
+        return table.drop_columns(["dedup"]), keep
+
+    def kept(self, path: Path, columns: list[str], report: ExportReport) -> pa.Table:
+        """One part's rows the build kept, with the given columns; removed ones counted."""
+        table, keep = self.read(path, columns, report)
+        return table if keep.all() else table.filter(pa.array(keep))
 
     def mapped(self, split: str, fn: Callable[[Path], object], workers: int = 2) -> Iterator:
         """fn(part) for the split's parts, two at a time in threads, in part order."""
@@ -144,25 +147,23 @@ class ExportFolder:
         os.replace(tmp, self.marker)
 
 
-def line_bytes(head: pa.Array, labels: pa.ListArray, tokens: pa.Array, codes: np.ndarray) -> pa.Buffer:
-    """The bytes of one text line per row: `head`, then the row's label tokens, then a newline.
+def line_bytes(head: pa.Array, labels: pa.ListArray, tokens: pa.Array, codes: np.ndarray,
+               keep: np.ndarray) -> pa.Buffer:
+    """The bytes of one text line per kept row: `head`, then the row's label tokens, then a newline.
 
-    `tokens` is a small string table (each token carries its own leading separator) and
-    `codes` gives, per flattened label value, the table entries to append (shape (n_labels, k):
-    k pieces per label, e.g. `\\t12:` and `0.9`). Built by one gather (`take`) over the heads and
-    the table, whose value buffer is the text: no per-row Python, no per-token formatting.
+    `tokens` is a small string table (each token carries its own leading separator, e.g. `\t12:0.9`)
+    and `codes` gives the table entry of each flattened label (of every row). Built by one gather
+    (`take`) over the heads and the table, whose value buffer is the text: no per-row Python, no
+    per-token formatting, and the rows left out are never copied.
     """
-    n, k = len(head), codes.shape[1]
-    offsets = labels.offsets.to_numpy()
-    offsets = offsets - offsets[0]
-    counts = np.diff(offsets)
-    line_start = offsets[:-1] * k + 2 * np.arange(n)             # each line: head, k*count pieces, newline
-    index = np.empty(int(offsets[-1]) * k + 2 * n, np.int64)
-    index[line_start] = np.arange(n)
-    owner = np.repeat(np.arange(n), counts)
-    piece = np.arange(int(offsets[-1]) * k) + 2 * np.repeat(owner, k) + 1
-    index[piece] = n + codes.reshape(-1)
-    index[line_start + counts * k + 1] = n + len(tokens)
+    counts = np.diff(labels.offsets.to_numpy())
+    codes, counts, rows = codes[np.repeat(keep, counts)], counts[keep], np.flatnonzero(keep)
+    n, total = len(rows), int(counts.sum())
+    line_start = np.cumsum(counts) - counts + 2 * np.arange(n)     # each line: head, its tokens, newline
+    index = np.empty(total + 2 * n, np.int64)
+    index[line_start] = rows
+    index[np.arange(total) + 2 * np.repeat(np.arange(n), counts) + 1] = len(head) + codes
+    index[line_start + counts + 1] = len(head) + len(tokens)
     source = pa.concat_arrays([head.cast(pa.string()), tokens.cast(pa.string()), pa.array(["\n"])])
     joined = source.take(pa.array(index))
     value_offsets = np.frombuffer(joined.buffers()[1], np.int32, len(joined) + 1, joined.offset * 4)

@@ -45,14 +45,16 @@ def export_imagenet(build_dir: Path, out: Path) -> ExportReport:
 def _part_text(build: BuildReader, tokens: pa.Array, part: Path) -> tuple[pa.Buffer, int, ExportReport]:
     """One part's `path idx ...` lines (bytes), their count, and the images it left out."""
     report = ExportReport()
-    table = build.kept(part, ["path", "labels"], report)
-    no_file = pc.is_null(table.column("path"))
-    spaced = pc.and_not(pc.fill_null(pc.match_substring_regex(table.column("path"), r"\s"), False), no_file)
-    empty = pc.and_not(pc.equal(pc.list_value_length(table.column("labels")), 0), pc.or_(no_file, spaced))
-    report.skip("no local file", int(pc.sum(no_file).as_py() or 0))
-    report.skip("whitespace in the path", int(pc.sum(spaced).as_py() or 0))
-    report.skip("no labels", int(pc.sum(empty).as_py() or 0))
-    table = table.filter(pc.invert(pc.or_(pc.or_(no_file, spaced), empty)))
+    table, keep = build.read(part, ["path", "labels"], report)
+    no_file = pc.is_null(table.column("path")).to_numpy(zero_copy_only=False) & keep
+    spaced = pc.fill_null(pc.match_substring_regex(table.column("path"), r"\s"), False).to_numpy(
+        zero_copy_only=False) & keep
+    empty = (pc.list_value_length(table.column("labels")).to_numpy(zero_copy_only=False) == 0) & keep
+    empty &= ~no_file & ~spaced
+    report.skip("no local file", int(no_file.sum()))
+    report.skip("whitespace in the path", int(spaced.sum()))
+    report.skip("no labels", int(empty.sum()))
+    keep = keep & ~no_file & ~spaced & ~empty
     labels = table.column("labels").combine_chunks()
-    codes = pc.list_flatten(labels).to_numpy(zero_copy_only=False).astype(np.int64)[:, None]
-    return line_bytes(table.column("path").combine_chunks(), labels, tokens, codes), table.num_rows, report
+    codes = pc.list_flatten(labels).to_numpy(zero_copy_only=False).astype(np.int64)
+    return line_bytes(table.column("path").combine_chunks(), labels, tokens, codes, keep), int(keep.sum()), report

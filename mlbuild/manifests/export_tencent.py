@@ -38,10 +38,10 @@ def export_tencent(build_dir: Path, out: Path) -> ExportReport:
     build, report = BuildReader(build_dir), ExportReport()
     folder = ExportFolder(out, "tencent", build_dir)
     report.files[DICTIONARY] = write_atomic_text(folder, DICTIONARY, dictionary_text(build)) - 1
-    prefixes = pa.array([f"\t{i}:" for i in range(build.n_classes)], pa.string())
+    ones = pa.array([f"\t{i}:1" for i in range(build.n_classes)], pa.string())
     for split in build.splits():
         name = f"{split_file_name(split)}_urls.txt"
-        write_parts(folder, name, build.mapped(split, partial(_part_text, build, prefixes)), report)
+        write_parts(folder, name, build.mapped(split, partial(_part_text, build, ones)), report)
     return report
 
 
@@ -67,31 +67,38 @@ def parent_of(build: BuildReader) -> list[int]:
     return single_parents(edges, build.classes.column("wnid").to_pylist())
 
 
-def _part_text(build: BuildReader, prefixes: pa.Array, part: Path) -> tuple[pa.Buffer, int, ExportReport]:
+def _part_text(build: BuildReader, ones: pa.Array, part: Path) -> tuple[pa.Buffer, int, ExportReport]:
     """One part's lines (bytes), their count, and the images it left out."""
     report = ExportReport()
-    table = build.kept(part, ["url", "labels", "confidences"], report)
-    no_url = pc.is_null(table.column("url"))
-    empty = pc.equal(pc.list_value_length(table.column("labels")), 0)
-    report.skip("no URL", int(pc.sum(no_url).as_py() or 0))
-    report.skip("no labels", int(pc.sum(pc.and_not(empty, no_url)).as_py() or 0))
-    table = table.filter(pc.invert(pc.or_(no_url, empty)))
+    table, keep = build.read(part, ["url", "labels", "confidences"], report)
+    no_url = pc.is_null(table.column("url")).to_numpy(zero_copy_only=False) & keep
+    empty = (pc.list_value_length(table.column("labels")).to_numpy(zero_copy_only=False) == 0) & keep & ~no_url
+    report.skip("no URL", int(no_url.sum()))
+    report.skip("no labels", int(empty.sum()))
+    keep = keep & ~no_url & ~empty
     labels = table.column("labels").combine_chunks()
+    classes = pc.list_flatten(labels).to_numpy(zero_copy_only=False).astype(np.int64)
     confidences = pc.list_flatten(table.column("confidences")).to_numpy(zero_copy_only=False)
-    levels, level = confidence_levels(confidences)
-    tokens = pa.concat_arrays([prefixes, pa.array([_number(x) for x in levels], pa.string())])
-    codes = np.stack([pc.list_flatten(labels).to_numpy(zero_copy_only=False).astype(np.int64),
-                      len(prefixes) + level], axis=1)
-    return line_bytes(table.column("url").combine_chunks(), labels, tokens, codes), table.num_rows, report
+    tokens, codes = label_tokens(ones, classes, confidences)
+    return line_bytes(table.column("url").combine_chunks(), labels, tokens, codes, keep), int(keep.sum()), report
 
 
-def confidence_levels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct values, index of each value among them); fast when nearly all are 1."""
-    one = values == 1
-    if one.all():
-        return np.ones(1, np.float32), np.zeros(len(values), np.int64)
-    levels = np.unique(np.concatenate([np.ones(1, np.float32), values[~one]]))
-    return levels, np.searchsorted(levels, values)
+def label_tokens(ones: pa.Array, classes: np.ndarray, confidences: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """A token table (`\tidx:conf`) and each label's entry in it.
+
+    Entry i < n_classes is `\ti:1` (nearly every label); the few (class, confidence) pairs below 1
+    present get entries after them, formatted once each in the shortest form that reads back as the
+    same float32 (`0.9`).
+    """
+    below = np.flatnonzero(confidences != 1)
+    if not len(below):
+        return ones, classes
+    levels, level = np.unique(confidences[below], return_inverse=True)
+    pairs, pair = np.unique(classes[below] * len(levels) + level, return_inverse=True)
+    extra = [f"\t{p // len(levels)}:{_number(levels[p % len(levels)])}" for p in pairs.tolist()]
+    codes = classes.copy()
+    codes[below] = len(ones) + pair
+    return pa.concat_arrays([ones, pa.array(extra, pa.string())]), codes
 
 
 def _number(value: float) -> str:
