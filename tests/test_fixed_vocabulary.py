@@ -147,7 +147,7 @@ def test_conflicting_settings_are_config_errors(tmp_path):
         config_from_dict({**base, "classes": {"vocabulary": "v.txt", "min_images": 5}})
     with pytest.raises(InputError, match="needs hierarchy_format"):
         config_from_dict({**base, "taxonomy": {"hierarchy": "h.txt"}})
-    with pytest.raises(InputError, match="choose from"):
+    with pytest.raises(InputError, match="allowed values are"):
         config_from_dict({**base, "taxonomy": {"hierarchy": "h.txt", "hierarchy_format": "yolo"}})
     (tmp_path / "v.txt").write_text(f"{DOG}\n{CAT}\n{DOG}\n")
     with pytest.raises(InputError, match=r"v.txt:3: field 'wnid': the list repeats"):
