@@ -37,6 +37,7 @@ class ClassesConfig:
     include: list[str] = field(default_factory=list)   # WNID list files or named class lists
     exclude: list[str] = field(default_factory=list)   # WNIDs or WNID list files
     keep_eval_classes: bool = True      # classes of evaluation sets survive min_images
+    vocabulary: Path | None = None      # WNID per line (optional TAB name): exactly these, class_index = line
 
 
 @dataclass
@@ -48,6 +49,9 @@ class TaxonomyConfig:
     drop: list[str] = field(default_factory=list)
     rename: list[dict[str, str]] = field(default_factory=list)      # {wnid, name}
     add_parent: list[dict[str, str]] = field(default_factory=list)  # {child, parent}
+    hierarchy: Path | None = None       # a published hierarchy: its edges replace WordNet's parents
+    hierarchy_format: str | None = field(default=None, metadata={"choices": ("tencent", "wordtree", "is_a")})
+    tree: bool = False                  # one parent per class (docs/taxonomy.md gives the rule)
 
 
 @dataclass
@@ -135,10 +139,11 @@ def config_from_dict(data: dict[str, Any], base: Path = Path("."), origin: str =
     if not sources:
         raise InputError(origin, "no [[source]] tables: a build needs at least one source")
     build = data.get("build", {})
+    classes = _section(ClassesConfig, data.get("classes", {}), origin, "classes")
+    taxonomy = _section(TaxonomyConfig, data.get("taxonomy", {}), origin, "taxonomy")
+    _fixed_vocabulary(classes, taxonomy, base, origin)
     return BuildConfig(
-        sources=sources,
-        classes=_section(ClassesConfig, data.get("classes", {}), origin, "classes"),
-        taxonomy=_section(TaxonomyConfig, data.get("taxonomy", {}), origin, "taxonomy"),
+        sources=sources, classes=classes, taxonomy=taxonomy,
         labels=_section(LabelsConfig, data.get("labels", {}), origin, "labels"),
         dedup=_section(DedupConfig, data.get("dedup", {}), origin, "dedup"),
         download=_download(data.get("download", {}), origin),
@@ -189,3 +194,20 @@ def _check_value(value: Any, meta: Any, origin: str, key: str) -> None:
     if "min" in meta and value < meta["min"] or "max" in meta and value > meta["max"]:
         raise InputError(origin, f"{value!r}: must be within [{meta.get('min', '-inf')}, "
                          f"{meta.get('max', 'inf')}]", field=key)
+
+
+def _fixed_vocabulary(classes: ClassesConfig, taxonomy: TaxonomyConfig, base: Path, origin: str) -> None:
+    """Resolve the vocabulary and hierarchy paths; refuse settings a fixed vocabulary would ignore."""
+    if classes.vocabulary is not None:
+        classes.vocabulary = base / classes.vocabulary
+    if taxonomy.hierarchy is not None:
+        taxonomy.hierarchy = base / taxonomy.hierarchy
+        if taxonomy.hierarchy_format is None:
+            raise InputError(origin, "[taxonomy] hierarchy needs hierarchy_format (tencent, wordtree or is_a)",
+                             field="hierarchy_format")
+    if classes.vocabulary is None and taxonomy.hierarchy is None:
+        return
+    clashing = [k for k in ("include", "exclude", "min_images") if getattr(classes, k)]
+    if clashing:
+        raise InputError(origin, f"[classes] {', '.join(clashing)} cannot change a fixed vocabulary "
+                         "([classes] vocabulary, or the classes of [taxonomy] hierarchy)", field=clashing[0])

@@ -3,7 +3,8 @@
 Sources of the facts:
 - the official Open Images files: URL, exact size and MD5 from
   `official_files_manifest_from_datasets-mila.tsv` (78 files, see its PROVENANCE.md);
-- class lists and ImageNet ReaL pinned to a git commit (so their bytes cannot change):
+- class lists, ImageNet ReaL, Tencent ML-Images' dictionary and list samples and YOLO9000's
+  WordTree, each pinned to a git commit (so their bytes cannot change):
   size and MD5 measured on the local copies in ../shared/data, which PROVENANCE.md
   records as unmodified copies of exactly those commits;
 - other official metadata (ImageNet's words.txt / wordnet.is_a.txt / gloss.txt, the
@@ -26,6 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 TIMM = "https://raw.githubusercontent.com/huggingface/pytorch-image-models/aa4b5850c1543fa488abf260f18390eda46cf85d/timm/data/_info/"
 REAL = "https://raw.githubusercontent.com/google-research/reassessed-imagenet/bcd006fe12e929f055e0ec7fe39dbf4d64a6881a/"
 GCS = "https://storage.googleapis.com/openimages/"
+TENCENT = "https://raw.githubusercontent.com/Tencent/tencent-ml-images/182631879cdb3d44d594d13d3f29a98bf7acdf81/data/"
+DARKNET = "https://raw.githubusercontent.com/pjreddie/darknet/f6afaabcdf85f77e7aff2ec55c020c0e297c77f9/data/"
 PINNED = {  # url -> local copy under the shared data folder
     TIMM + "imagenet22k_synsets.txt": "imagenet21k/imagenet22k_synsets.txt",
     TIMM + "imagenet21k_goog_synsets.txt": "imagenet21k/imagenet21k_goog_synsets.txt",
@@ -37,6 +40,11 @@ PINNED = {  # url -> local copy under the shared data folder
     TIMM + "imagenet_synset_to_definition.txt": "imagenet21k/imagenet_synset_to_definition.txt",
     TIMM + "imagenet_synsets.txt": "ilsvrc2012/imagenet_synsets.txt",
     REAL + "real.json": "imagenet_real/real.json",
+    TENCENT + "dictionary_and_semantic_hierarchy.txt": "tencent/dictionary_and_semantic_hierarchy.txt",
+    TENCENT + "train_urls_tiny.txt": "tencent/train_urls_tiny.txt",
+    TENCENT + "train_im_list_tiny.txt": "tencent/train_im_list_tiny.txt",
+    DARKNET + "9k.tree": "wordtree/9k.tree",
+    DARKNET + "9k.names": "wordtree/9k.names",
 }
 UNCHECKED = [
     "http://www.image-net.org/archive/words.txt",

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from mlbuild.classes.vocabulary import read_vocab_file
 from mlbuild.cli import main
 from mlbuild.errors import InputError
+from mlbuild.sources.wnids import read_wnid_list
 
 
 def test_vocab_command_merges_sources_and_writes_manifests(tmp_path):
@@ -37,7 +37,7 @@ def test_bad_wnid_names_file_line_and_field(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_text("n02084071\nn0208407x\n")
     with pytest.raises(InputError, match=r"bad.txt:2: field 'wnid'"):
-        read_vocab_file(path)
+        read_wnid_list(path, strict=False)
     assert main(["vocab", "--wnids", str(path), "--out", str(tmp_path / "o")]) == 2
 
 
@@ -53,3 +53,22 @@ def test_imagenet21k_vocabulary(shared_data, tmp_path):
     classes = pq.read_table(tmp_path / "classes.parquet")
     assert classes.num_rows == 21841
     assert classes.column("class_index").to_pylist() == list(range(21841))
+
+
+def test_one_wnid_list_reader_strict_and_lenient(tmp_path):
+    from mlbuild.sources.wnids import read_wnid_file
+    path = tmp_path / "list.txt"
+    path.write_text("# comment\nn02084071 dog, domestic dog\n\nn02083346\nn02084071\n")
+    lenient = read_wnid_file(path, strict=False).to_pylist()
+    assert [(r["wnid"], r["name"], r["line"]) for r in lenient] == [
+        ("n02084071", "dog, domestic dog", 2), ("n02083346", None, 4), ("n02084071", None, 5)]
+    with pytest.raises(InputError, match=r"list.txt:1: field 'wnid'"):   # no comments in strict mode
+        read_wnid_file(path, strict=True)
+    path.write_text("n02084071\tdog, domestic dog\n\nn02083346\nn02084071\n")
+    with pytest.raises(InputError, match=r"list.txt:4: field 'wnid': the list repeats a WNID"):
+        read_wnid_file(path, strict=True)
+    path.write_text("n02084071\tdog, domestic dog\nn02083346\n")
+    strict = read_wnid_file(path).to_pylist()
+    assert [(r["wnid"], r["name"]) for r in strict] == [("n02084071", "dog, domestic dog"), ("n02083346", None)]
+    path.write_text("")
+    assert read_wnid_list(path).to_pylist() == []

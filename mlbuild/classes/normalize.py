@@ -17,10 +17,12 @@ from pathlib import Path
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes import wordnet
 from mlbuild.classes.taxonomy import Taxonomy
-from mlbuild.classes.vocabulary import read_vocab_file
+from mlbuild.classes.vocabulary import fixed_vocabulary
 from mlbuild.config import ClassesConfig, TaxonomyConfig
 from mlbuild.errors import InputError
 from mlbuild.labels.propagate import Closure
+from mlbuild.sources.hierarchies import read_hierarchy
+from mlbuild.sources.wnids import read_wnid_list
 
 OPENIMAGES_MAP = "openimages_wordnet.csv"
 
@@ -90,9 +92,21 @@ def read_map_scores(path: str) -> dict[str, float]:
         return {row["mid"]: float(row["score"]) for row in csv.DictReader(fh) if row.get("score")}
 
 
-def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig) -> Taxonomy:
-    """The merged vocabulary of every mapped source class, with the config's custom operations."""
-    tax = Taxonomy(relations=config.relations)
+def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig,
+                   vocabulary: Path | None = None) -> Taxonomy:
+    """The merged vocabulary of every mapped source class, with the config's custom operations.
+
+    A published hierarchy gives the parents; a fixed vocabulary (the `vocabulary` file, else the
+    hierarchy's classes) is applied after merge and drop, before rename and add_parent.
+    """
+    tax = Taxonomy(relations=config.relations, tree=config.tree)
+    if config.hierarchy is not None:
+        tax.use_hierarchy(read_hierarchy(config.hierarchy, config.hierarchy_format or ""))
+    fixed = fixed_vocabulary(vocabulary, tax.hierarchy)
+    dropped = sorted(set(config.drop) & set(fixed[0])) if fixed is not None else []
+    if dropped:
+        raise InputError(vocabulary or config.hierarchy or "<config>",
+                         f"[taxonomy] drop removes vocabulary classes {dropped[:5]}", field="drop")
     for classes in all_classes:
         pairs = [(wnid, f"{classes.source}:{sid}") for sid, wnid in zip(classes.ids, classes.wnids) if wnid]
         tax.add_all([w for w, _ in pairs], source_ids=[s for _, s in pairs])
@@ -100,6 +114,8 @@ def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig) -> 
         tax.merge(op["from"], into=op["into"])
     if config.drop:
         tax.drop(*config.drop)
+    if fixed is not None:
+        tax.fix_vocabulary(*fixed)
     for op in config.rename:
         tax.rename(op["wnid"], op["name"])
     for op in config.add_parent:
@@ -120,7 +136,9 @@ def select_classes(tax: Taxonomy, config: ClassesConfig, protected: set[str] = f
 
 def _wnids(spec: str) -> list[str]:
     """A WNID, or the WNIDs of a list file."""
-    return [spec] if spec.startswith("n") and spec[1:].isdigit() else read_vocab_file(Path(spec))
+    if spec.startswith("n") and spec[1:].isdigit():
+        return [spec]
+    return read_wnid_list(Path(spec), strict=False).to_pylist()
 
 
 def class_targets(tax: Taxonomy, classes: SourceClasses) -> Closure:

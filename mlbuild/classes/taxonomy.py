@@ -7,6 +7,10 @@ relations (the transitive reduction of those relations restricted to the
 vocabulary), so no ancestor relation WordNet implies is lost. Users script custom
 operations (merge, drop, rename, add a parent edge); the DAG is recomputed from
 WordNet plus those operations, so their order never leaves a stale edge.
+
+Three options reshape it (docs/taxonomy.md): a fixed vocabulary (`fix_vocabulary`: exactly
+these classes, in this order), a published hierarchy (`use_hierarchy`: its parent edges replace
+WordNet's for the classes it names), and `tree` (one parent per class, by `single_parents`).
 """
 from __future__ import annotations
 
@@ -20,10 +24,11 @@ import pyarrow as pa
 from mlbuild.classes import wordnet as wordnet_module
 from mlbuild.classes.wordnet import WordNet
 from mlbuild.errors import TaxonomyError, UnknownClassError
+from mlbuild.sources.hierarchies import PublishedHierarchy
 
 DEFAULT_RELATIONS = ("hypernym", "instance_hypernym")
 # Weakest link names an edge that crosses several relations (and custom edges are weakest).
-EDGE_KINDS = ("hypernym", "instance_hypernym", "member_holonym", "substance_holonym", "part_holonym",
+EDGE_KINDS = ("published", "hypernym", "instance_hypernym", "member_holonym", "substance_holonym", "part_holonym",
               "custom")
 
 CLASSES_SCHEMA = pa.schema([
@@ -82,7 +87,7 @@ class Taxonomy:
     """A WordNet class vocabulary with a reduced DAG and scriptable custom operations."""
 
     def __init__(self, wordnet: WordNet | None = None,
-                 relations: Iterable[str] = DEFAULT_RELATIONS) -> None:
+                 relations: Iterable[str] = DEFAULT_RELATIONS, tree: bool = False) -> None:
         self.wordnet = wordnet or wordnet_module.load()
         self.relations = tuple(relations)
         unknown = set(self.relations) - set(wordnet_module.RELATIONS)
@@ -91,6 +96,10 @@ class Taxonomy:
         self.classes: dict[str, ClassInfo] = {}
         self.aliases: dict[str, str] = {}          # merged-away WNID -> the class it now belongs to
         self.custom_edges: set[tuple[str, str]] = set()
+        self.tree = tree                                   # one parent per class (`single_parents`)
+        self.order: list[str] | None = None                # fixed class order; None = sorted WNIDs
+        self.hierarchy: PublishedHierarchy | None = None   # published parent edges, if any
+        self._graph: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
         self._dag: Dag | None = None
 
     @classmethod
@@ -182,6 +191,53 @@ class Taxonomy:
         """Give a class another display name."""
         self.classes[self._require(wnid)].name = name
 
+    def use_hierarchy(self, hierarchy: PublishedHierarchy) -> None:
+        """Take parents from a published hierarchy: its edges replace WordNet's relations for every WNID
+        it names; WNIDs outside it still climb WordNet's relations (until they reach one of its classes)."""
+        missing = [w for w in hierarchy.wnids if not self.wordnet.has(w)]
+        if missing:
+            raise UnknownClassError(f"{hierarchy.path}: {len(missing)} WNIDs are not WordNet 3.0 nouns: "
+                                    f"{missing[:10]}")
+        self.hierarchy, self._graph, self._dag = hierarchy, None, None
+
+    def fix_vocabulary(self, wnids: list[str], names: list[str | None] | None = None) -> None:
+        """Make the classes exactly `wnids`, with class_index = position in the list.
+
+        Listed WNIDs no source labels are added (hierarchy-only classes); other classes are
+        dropped like `drop` does (their labels go to their nearest kept ancestors). A name
+        given for a WNID becomes its display name.
+        """
+        merged = [w for w in wnids if w in self.aliases]
+        if merged:
+            raise TaxonomyError(f"vocabulary WNIDs {merged[:5]} were merged into other classes "
+                                f"({[self._alias(w) for w in merged[:5]]}): list those instead")
+        self.add_all(wnids)
+        keep = set(wnids)
+        others = sorted(w for w in self.classes if w not in keep)
+        if others:
+            self.drop(*others)
+        self.order = list(wnids)
+        for wnid, name in zip(wnids, names or []):
+            if name:
+                self.rename(wnid, name)
+        self._dag = None
+
+    def relation_graph(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The parent relations over WordNet rows as CSR arrays: WordNet's chosen relations, or with
+        a published hierarchy, its edges (relation "published") for its WNIDs and WordNet's for the rest."""
+        if self._graph is None:
+            wn = self.wordnet
+            graph = {rel: wn.relation(rel) for rel in self.relations}
+            if self.hierarchy is not None:
+                inside = np.zeros(len(wn.offsets), bool)
+                inside[[wn.row(w) for w in self.hierarchy.wnids]] = True
+                graph = {rel: _without_rows(csr, inside) for rel, csr in graph.items()}
+                child = np.array([wn.row(c) for c, _ in self.hierarchy.edges], np.int64)
+                parent = np.array([wn.row(p) for _, p in self.hierarchy.edges], np.int64)
+                graph = {"published": _csr(child, parent, len(wn.offsets)), **graph}
+            self._graph = graph
+        return self._graph
+
     def add_parent(self, child: str, parent: str) -> None:
         """Add a custom parent edge; refused if it would make a cycle."""
         c, p = self._require(child), self._require(parent)
@@ -213,7 +269,7 @@ class Taxonomy:
         return self._dag
 
     def wnids(self) -> list[str]:
-        """Class WNIDs in class_index order (sorted)."""
+        """Class WNIDs in class_index order (sorted, or the fixed vocabulary's order)."""
         return self.dag.wnids
 
     def parents(self, wnid: str) -> list[str]:
@@ -298,11 +354,11 @@ class _Rollback:
 
 def _compute_dag(tax: Taxonomy) -> Dag:
     """Nearest vocabulary ancestors under the chosen relations, plus custom edges, reduced."""
-    wn, wnids = tax.wordnet, sorted(tax.classes)
+    wn, wnids = tax.wordnet, _ordered(tax)
     index = {w: i for i, w in enumerate(wnids)}
     member = {wn.row(w): index[tax._alias(w)] for w in [*wnids, *tax.aliases]
               if tax._alias(w) in index}
-    nearest = _NearestMembers(wn, tax.relations, member)
+    nearest = _NearestMembers(tax.relation_graph(), member)
     candidates: list[dict[int, str]] = [{} for _ in wnids]
     for row, cls in member.items():
         for parent, rel in nearest.above(row).items():
@@ -311,14 +367,62 @@ def _compute_dag(tax: Taxonomy) -> Dag:
     for child, parent in tax.custom_edges:
         candidates[index[child]][index[parent]] = "custom"
     order = _topological_order(candidates, wnids)
-    return _reduce(Dag(wnids, candidates, order, nearest))
+    dag = _reduce(Dag(wnids, candidates, order, nearest))
+    return _as_tree(dag) if tax.tree else dag
+
+
+def _ordered(tax: Taxonomy) -> list[str]:
+    """Class WNIDs in class_index order: the fixed order's classes first, any others sorted after."""
+    if tax.order is None:
+        return sorted(tax.classes)
+    listed = [w for w in tax.order if w in tax.classes]
+    return listed + sorted(set(tax.classes) - set(listed))
+
+
+def single_parents(parents: list[dict[int, str]], wnids: list[str]) -> list[int]:
+    """One parent per class (-1 for a root), chosen parents-first by a deterministic rule.
+
+    Among a class's parents, keep the one with the most ancestors in the tree built so far (so
+    the class keeps as many of its ancestors as one parent allows); ties go to the strongest
+    relation (EDGE_KINDS order), then to the smallest WNID.
+    """
+    chosen, size = [-1] * len(parents), [0] * len(parents)
+    for c in _topological_order(parents, wnids):
+        ps = parents[c]
+        if ps:
+            p = min(ps, key=lambda q: (-size[q], EDGE_KINDS.index(ps[q]), wnids[q]))
+            chosen[c], size[c] = p, size[p] + 1
+    return chosen
+
+
+def _as_tree(dag: Dag) -> Dag:
+    """The DAG reduced to one parent per class (`single_parents`)."""
+    chosen = single_parents(dag.parents, dag.wnids)
+    parents = [{p: dag.parents[c][p]} if p >= 0 else {} for c, p in enumerate(chosen)]
+    return Dag(dag.wnids, parents, dag.order, dag.nearest)
+
+
+def _csr(rows: np.ndarray, targets: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR arrays of (row -> target) pairs, targets of a row in the given order."""
+    order = np.argsort(rows, kind="stable")
+    indptr = np.zeros(n_rows + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    return indptr, targets[order].astype(np.int64)
+
+
+def _without_rows(csr: tuple[np.ndarray, np.ndarray], drop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR relation with the rows where `drop` is True emptied."""
+    indptr, targets = csr
+    counts = np.diff(indptr)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    return _csr(owner[~drop[owner]], np.asarray(targets)[~drop[owner]], len(counts))
 
 
 class _NearestMembers:
     """For WordNet rows: the nearest member classes above them, with the weakest relation on the path."""
 
-    def __init__(self, wn: WordNet, relations: tuple[str, ...], member: dict[int, int]) -> None:
-        self.csr = {rel: wn.relation(rel) for rel in relations}
+    def __init__(self, graph: dict[str, tuple[np.ndarray, np.ndarray]], member: dict[int, int]) -> None:
+        self.csr = graph
         self.member = member
         self.memo: dict[int, dict[int, str]] = {}
 

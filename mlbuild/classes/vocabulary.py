@@ -1,30 +1,14 @@
-"""Build a class vocabulary (taxonomy) from WNID list files and write it as manifests."""
+"""Class vocabularies from WNID list files and published hierarchies, written as manifests."""
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from mlbuild._util.ownership import claim_output_dir
 from mlbuild._util.parquet import write_table
 from mlbuild.classes.taxonomy import DEFAULT_RELATIONS, Taxonomy
-from mlbuild.errors import InputError
-
-_WNID = re.compile(r"n\d{8}")
-
-
-def read_vocab_file(path: Path) -> list[str]:
-    """WNIDs from a list file: the first token of each line (`wnid`, `wnid<TAB>lemmas`, `wnid name`)."""
-    wnids = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            token = line.split(maxsplit=1)[0] if line.strip() else ""
-            if not token or token.startswith("#"):
-                continue
-            if not _WNID.fullmatch(token):
-                raise InputError(path, f"{token!r} is not a WNID (n + 8 digits)", line=number, field="wnid")
-            wnids.append(token)
-    return wnids
+from mlbuild.sources.hierarchies import PublishedHierarchy, read_hierarchy
+from mlbuild.sources.wnids import read_wnid_file, read_wnid_list
 
 
 def source_name(spec: str) -> tuple[str, Path]:
@@ -33,12 +17,39 @@ def source_name(spec: str) -> tuple[str, Path]:
     return (name, Path(path)) if sep else (Path(spec).stem, Path(spec))
 
 
-def build_vocabulary(specs: Iterable[str], relations: Iterable[str] = DEFAULT_RELATIONS) -> Taxonomy:
-    """A taxonomy of the union of the WNID lists, each remembered as a source."""
-    tax = Taxonomy(relations=relations)
+def fixed_vocabulary(path: Path | None, hierarchy: PublishedHierarchy | None = None,
+                     ) -> tuple[list[str], list[str | None]] | None:
+    """(WNIDs, names) of a fixed vocabulary: the file's lines (strict: `WNID[<TAB>name]`, no repeats),
+    else the published hierarchy's classes in its order; None when neither is given.
+
+    A WNID without a name in the file takes the hierarchy's name, if it has one.
+    """
+    published = dict(zip(hierarchy.wnids, hierarchy.names)) if hierarchy is not None else {}
+    if path is None:
+        return (list(hierarchy.wnids), list(hierarchy.names)) if hierarchy is not None else None
+    table = read_wnid_file(path, strict=True)
+    wnids = table.column("wnid").to_pylist()
+    names = [n or published.get(w) for w, n in zip(wnids, table.column("name").to_pylist())]
+    return wnids, names
+
+
+def build_vocabulary(specs: Iterable[str], relations: Iterable[str] = DEFAULT_RELATIONS,
+                     vocabulary: Path | None = None, hierarchy: tuple[Path, str] | None = None,
+                     tree: bool = False) -> Taxonomy:
+    """A taxonomy of the union of the WNID lists, each remembered as a source.
+
+    With `vocabulary` (a WNID list) or `hierarchy` ((file, format)), the classes are fixed as
+    `[classes] vocabulary` / `[taxonomy] hierarchy` fix them in a build; `tree` keeps one parent each.
+    """
+    tax = Taxonomy(relations=relations, tree=tree)
+    if hierarchy is not None:
+        tax.use_hierarchy(read_hierarchy(*hierarchy))
     for spec in specs:
         name, path = source_name(spec)
-        tax.add_all(read_vocab_file(path), source=name)
+        tax.add_all(read_wnid_list(path, strict=False).to_pylist(), source=name)
+    fixed = fixed_vocabulary(vocabulary, tax.hierarchy)
+    if fixed is not None:
+        tax.fix_vocabulary(*fixed)
     return tax
 
 

@@ -8,8 +8,8 @@ from mlbuild.classes import wordnet
 from mlbuild.classes.mapping import map_names
 from mlbuild.classes.mapping.classes import overridden
 from mlbuild.classes.mapping.tables import read_overrides, write_csv
-from mlbuild.classes.vocabulary import read_vocab_file
 from mlbuild.errors import InputError
+from mlbuild.sources.wnids import read_wnid_list
 
 COLUMNS = ("name", "wnid", "synset", "score", "method", "reason", "evidence")
 
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Map every line and write the CSV; print the mapped count."""
     names = read_names(args.file)
-    vocabulary = read_vocab_file(args.vocabulary) if args.vocabulary else []
+    vocabulary = read_wnid_list(args.vocabulary, strict=False).to_pylist() if args.vocabulary else []
     mappings = map_names(names, tags=args.tags, vocabulary=vocabulary, min_score=args.min_score)
     if args.overrides:
         wn = wordnet.load()

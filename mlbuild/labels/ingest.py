@@ -49,7 +49,7 @@ class SourceData:
 def read_source(spec: SourceSpec, adapter: SourceAdapter, rules: LabelsConfig) -> SourceData:
     """Stream the adapter's images and labels into a SourceData."""
     codes, labels = ClassCodes(), _LabelParts()
-    if adapter.one_label_per_image:
+    if adapter.one_label_per_image or adapter.labels_with_images:
         images = _read_labeled_images(adapter, codes, rules, labels)
         reports = []
     else:
@@ -149,15 +149,14 @@ def _with_positions(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, pa
 
 def _read_labeled_images(adapter: SourceAdapter, codes: ClassCodes, rules: LabelsConfig,
                          labels: _LabelParts) -> pa.Table:
-    """Images and their one label each, in one pass: a label's image row is its own row."""
+    """Images and their labels in one pass: each label names its image's row in the batch."""
     with Progress(f"read {adapter.name} images and labels", unit="images") as progress:
         batches, position = [], 0
-        for images, batch in adapter.labeled_images():
-            if batch.num_rows != images.num_rows:
-                raise ValueError(f"{adapter.name}: {batch.num_rows} labels for {images.num_rows} images")
+        for images, batch, rows in adapter.image_label_batches():
+            if batch.num_rows != len(rows):
+                raise ValueError(f"{adapter.name}: {batch.num_rows} labels for {len(rows)} image rows")
             batches.append(images)
-            labels.add(_prepare(batch, np.arange(position, position + images.num_rows, dtype=np.int32), rules),
-                       codes)
+            labels.add(_prepare(batch, (position + rows).astype(np.int32), rules), codes)
             position += images.num_rows
             progress.update(images.num_rows)
     return compact(pa.Table.from_batches(batches, schema=schemas.IMAGES))

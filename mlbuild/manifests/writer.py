@@ -55,7 +55,8 @@ class ManifestWriter:
 
     def __init__(self, out_dir: Path, config: BuildConfig, resume: bool = True) -> None:
         self.out, self.config = Path(out_dir), config
-        paths = [p for spec in config.sources for p in input_paths(spec)]
+        paths = [p for spec in config.sources for p in input_paths(spec)] + [
+            Path(p) for p in (config.classes.vocabulary, config.taxonomy.hierarchy) if p is not None]
         claim_output_dir(self.out, "build", inputs=paths)
         download_folder(self.out, config.download.folder)
         self.inputs = [p for p in paths if p.is_file()]

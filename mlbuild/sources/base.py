@@ -82,6 +82,8 @@ class SourceAdapter:
 
     #: True when the source has exactly one label per image, read from the same rows.
     one_label_per_image: bool = False
+    #: True when `image_label_batches` reads images with their labels (any number each) in one pass.
+    labels_with_images: bool = False
 
     def labeled_images(self) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch]]:
         """(IMAGES, LABELS) batch pairs in one pass, label row i being image row i's label.
@@ -90,6 +92,14 @@ class SourceAdapter:
         and needs no join; other sources are read by `images()` then `labels()`.
         """
         raise NotImplementedError
+
+    def image_label_batches(self) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch, np.ndarray]]:
+        """(IMAGES, LABELS, row in the IMAGES batch of each label) in one pass, no join needed.
+
+        For sources with `one_label_per_image` (from `labeled_images`) or `labels_with_images`.
+        """
+        for images, labels in self.labeled_images():
+            yield images, labels, np.arange(images.num_rows)
 
 
 def prefixed(prefix: str, ids: pa.Array) -> pa.Array:

@@ -22,6 +22,7 @@ ADAPTERS = {
     "ilsvrc2012_val": "mlbuild.sources.ilsvrc:IlsvrcVal",
     "coco": "mlbuild.sources.coco:Coco",
     "tabular": "mlbuild.sources.tabular:Tabular",
+    "tencent": "mlbuild.sources.tencent:Tencent",
 }
 
 

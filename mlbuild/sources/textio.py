@@ -89,6 +89,8 @@ def split_lines(block: bytes) -> pa.Array:
     a byte absent from the block. pyarrow ends lines at CR too, so CRLF becomes LF and a
     lone CR (never legal inside a URL) is percent-encoded to keep one row per line.
     """
+    if not block:
+        return pa.array([], pa.binary())
     if b"\r" in block:
         block = block.replace(b"\r\n", b"\n").replace(b"\r", b"%0D")
     delimiter = next((chr(b) for b in _FILLER_BYTES if bytes([b]) not in block), None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -33,14 +34,38 @@ def is_wnid(values: pa.Array) -> pa.Array:
     return pc.match_substring_regex(values, WNID_REGEX)
 
 
-def read_wnid_list(path: Path, expected: int | None = None) -> pa.Array:
-    """The WNIDs of a class list, in file order; blank lines are ignored, anything else is an error."""
+def read_wnid_file(path: Path, strict: bool = True) -> pa.Table:
+    """The one reader of WNID list files: a table (wnid, name, line) in file order.
+
+    Strict (class lists, fixed vocabularies): each non-blank line is `WNID` or `WNID<TAB>name`, and a
+    WNID may occur once. Lenient (include/exclude lists, name-mapping vocabularies): the first
+    whitespace-separated token of each line is the WNID, the rest of the line its name, lines starting
+    with `#` are comments, and repeats are allowed. Blank lines are ignored in both modes; a token
+    that is not a WNID is an InputError naming its line.
+    """
     lines = text_lines(path)
-    blank = pc.equal(lines, "")
-    fail_at_first(path, pc.and_not(pc.invert(is_wnid(lines)), blank), "not a WNID (n + 8 digits)", "wnid")
-    wnids = lines.filter(pc.invert(blank))
-    if len(pc.unique(wnids)) != len(wnids):
-        raise InputError(path, "the class list repeats a WNID")
+    numbers = pa.array(np.arange(1, len(lines) + 1, dtype=np.int32))
+    skip = pc.equal(lines, "") if strict else pc.or_(pc.equal(lines, ""), pc.starts_with(lines, "#"))
+    if not strict:
+        lines = pc.replace_substring_regex(lines, r"\s+", "\t", max_replacements=1)
+    has_name, wnids, names = split_first(lines.cast(pa.binary()), "\t")
+    wnids = pc.if_else(has_name, wnids, lines.cast(pa.binary())).cast(pa.string())
+    names = pc.if_else(has_name, pc.utf8_trim_whitespace(names.cast(pa.string())), pa.scalar(None, pa.string()))
+    fail_at_first(path, pc.and_not(pc.invert(is_wnid(wnids)), skip),
+                  "not a WNID (n + 8 digits)" + (", optionally followed by a TAB and a name" if strict else ""),
+                  "wnid")
+    keep = pc.invert(skip)
+    table = pa.table({"wnid": wnids.filter(keep), "name": names.filter(keep), "line": numbers.filter(keep)})
+    if strict:
+        first = pc.index_in(table.column("wnid"), value_set=table.column("wnid")).to_numpy(zero_copy_only=False)
+        fail_at_first(path, first != np.arange(len(first)), "the list repeats a WNID", "wnid",
+                      lines=table.column("line").to_numpy())
+    return table
+
+
+def read_wnid_list(path: Path, expected: int | None = None, strict: bool = True) -> pa.Array:
+    """The WNIDs of a list file in file order (see `read_wnid_file` for `strict`), checked against `expected`."""
+    wnids = read_wnid_file(path, strict).column("wnid").combine_chunks()
     if expected is not None and len(wnids) != expected:
         raise InputError(path, f"{len(wnids):,} WNIDs where this list has {expected:,}")
     return wnids

@@ -18,8 +18,8 @@ from mlbuild.classes.mapping.classes import map_classes
 from mlbuild.classes.mapping.names import Mapping, NameMapper
 from mlbuild.classes.mapping.tables import OPENIMAGES_TABLE as TABLE
 from mlbuild.classes.mapping.tables import read_overrides, write_csv
-from mlbuild.classes.vocabulary import read_vocab_file
 from mlbuild.sources.openimages import read_descriptions, read_hierarchy, read_mid_list
+from mlbuild.sources.wnids import read_wnid_list
 
 OVERRIDES = "openimages_overrides.csv"
 COLUMNS = ("mid", "display_name", "wnid", "synset", "method", "score", "reason", "evidence")
@@ -50,7 +50,7 @@ def build(inputs: Inputs) -> list[tuple[str, str, Mapping]]:
     """(mid, display name, mapping) for every class, in the descriptions file's order."""
     table = read_descriptions(inputs.descriptions)
     mids, names = table.column("LabelName").to_pylist(), table.column("DisplayName").to_pylist()
-    vocabulary = read_vocab_file(inputs.vocabulary) if inputs.vocabulary else []
+    vocabulary = read_wnid_list(inputs.vocabulary, strict=False).to_pylist() if inputs.vocabulary else []
     mapper = NameMapper(vocabulary=vocabulary)
     edges = []
     if inputs.hierarchy:

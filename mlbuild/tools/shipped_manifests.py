@@ -23,17 +23,17 @@ from mlbuild._util.parquet import write_table
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes.normalize import OPENIMAGES_MAP, read_class_map
 from mlbuild.classes.taxonomy import Taxonomy
-from mlbuild.classes.vocabulary import read_vocab_file
 from mlbuild.labels.propagate import Closure, propagate
 from mlbuild.sources.coco import Coco, CocoConfig
 from mlbuild.sources.ilsvrc import IlsvrcVal, IlsvrcValConfig
 from mlbuild.sources.openimages import read_descriptions
+from mlbuild.sources.wnids import read_wnid_list
 
 
 def unified_vocabulary(data: Path) -> Taxonomy:
     """ImageNet-21k WNIDs plus every mapped Open Images V6 class, merged by WNID."""
     tax = Taxonomy()
-    tax.add_all(read_vocab_file(data / "imagenet21k" / "imagenet22k_synsets.txt"), source="imagenet21k")
+    tax.add_all(read_wnid_list(data / "imagenet21k" / "imagenet22k_synsets.txt").to_pylist(), source="imagenet21k")
     mids = read_descriptions(data / "openimages" / "oidv6-class-descriptions.csv").column("LabelName").to_pylist()
     mapping = read_class_map(str(wordnet_map(OPENIMAGES_MAP)))
     pairs = [(mapping[m], f"openimages:{m}") for m in mids if m in mapping]
