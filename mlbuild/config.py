@@ -62,6 +62,7 @@ class LabelsConfig:
     human_sources: list[str] = field(default_factory=lambda: list(HUMAN_LABEL_SOURCES))
     negatives: bool = True                  # keep verified negatives (pushed down to descendants)
     collapse_duplicates: bool = True        # same URL / Flickr photo across sources -> one image
+    conflicts: str = field(default="human_first", metadata={"choices": ("human_first", "positive_first")})
 
 
 @dataclass
@@ -91,11 +92,14 @@ class DownloadSection:
 
 @dataclass
 class StatsConfig:
-    """Training statistics written with the manifests (docs/manifests.md, "Sampling and co-occurrence")."""
+    """Training statistics written with the manifests (docs/manifests.md: "Sampling and co-occurrence",
+    and `pos_weight` in classes.parquet)."""
 
     sampling: str = field(default="none", metadata={"choices": ("none", "sqrt", "inverse", "repeat_factor")})
     repeat_threshold: float = field(default=0.001, metadata={"min": 0.0, "max": 1.0})   # LVIS repeat-factor t
     negatives_per_positive: float = field(default=3.0, metadata={"min": 0.0})          # target for negative_keep_rate
+    # negatives of pos_weight: every usable image without the class, or only its verified negatives
+    negatives: str = field(default="all_unlabeled", metadata={"choices": ("all_unlabeled", "verified_only")})
 
 
 @dataclass

@@ -5,8 +5,9 @@
 2. normalize: map source classes to WNIDs, merge into one taxonomy, apply custom
    operations and class selection (`mlbuild.classes.normalize`);
 3. point every label row at its classes and order rows by image;
-4. propagate per partition of images (`mlbuild.labels.propagate`); with `min_images`, a first
-   pass counts positives, under-populated classes are dropped and labels move up;
+4. propagate per partition of images (`mlbuild.labels.propagate`), each label set apart; with
+   `min_images`, a first pass counts positives, under-populated classes are dropped and their
+   labels move (positives up, negatives down);
 5. write manifests (`mlbuild.manifests.writer`): parts first, build.json last.
 """
 from __future__ import annotations
@@ -23,7 +24,8 @@ import pyarrow.compute as pc
 from mlbuild import schemas
 from mlbuild._util.memory import trim, use_lean_arrow_pool
 from mlbuild._util.progress import Progress
-from mlbuild.classes.normalize import build_taxonomy, class_targets, map_source_classes, remap, select_classes
+from mlbuild.classes.closure import Closure
+from mlbuild.classes.normalize import build_taxonomy, label_targets, map_source_classes, select_classes
 from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.config import BuildConfig, DedupConfig, load_config
 from mlbuild.engines.local import Engine, make_engine
@@ -34,8 +36,8 @@ from mlbuild.images.duplicate_keys import first_of_duplicates
 from mlbuild.images.neardup import Limits
 from mlbuild.images.train_groups import train_near_groups
 from mlbuild.labels.ingest import SourceData, read_source
-from mlbuild.labels.label_rows import LabelRows, Moved, label_rows
-from mlbuild.labels.propagate import Closure, propagate
+from mlbuild.labels.label_rows import LabelRows, Moved, count_without_class, label_rows
+from mlbuild.labels.propagate import propagate
 from mlbuild.manifests.webdataset_export import export_webdataset
 from mlbuild.manifests.writer import ManifestWriter, with_labels, write_part
 from mlbuild.sources.registry import make_adapter
@@ -70,7 +72,10 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
         eval_wnids = {w for s, m in zip(sources, mapped) if s.spec.evaluation for w in m.wnids if w}
         protected = eval_wnids if config.classes.keep_eval_classes else set()
         select_classes(tax, config.classes, protected=protected)
-        rows = label_rows(sources, [class_targets(tax, m) for m in mapped])
+        sets = list(dict.fromkeys(name for s in sources for name in s.label_sets))
+        rows = label_rows(sources, [label_targets(tax, m.wnids) for m in mapped], sets)
+        annotated = {name: np.concatenate([s.annotated.get(name, np.zeros(s.images.num_rows, bool))
+                                           for s in sources]) for name in sets}
     statuses = [pa.nulls(s.images.num_rows, pa.string()) for s in sources]
     if config.download.enabled:
         with timer("download"):
@@ -85,17 +90,19 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
             evals = _eval_hashes(runner, sources, config.dedup)
         if config.classes.min_images > 0:
             with timer("count"):
-                counts = _train_counts(rows, _moved(rows, first), sources, offsets, tax, config.partition_images)
+                counts = _train_counts(rows, _moved(rows, first), sources, offsets, tax, config.partition_images,
+                                       config.labels.conflicts)
                 before = tax.wnids()
-                rows = _drop_rare(tax, counts, config.classes.min_images, protected, rows)
+                rows = _drop_rare(tax, counts, config.classes.min_images, protected, rows, sources)
                 writer.notes["min_images"] = _dropped(tax, before, counts, config.classes.min_images)
         with timer("propagate+write"):
             writer.begin(tax)
             up = Closure.ancestors(tax)
-            inputs = PartInputs(rows, _moved(rows, first), images, offsets, statuses, writer.stage, near)
+            inputs = PartInputs(rows, _moved(rows, first), images, offsets, statuses, writer.stage, near, annotated)
             del rows, first
             ranges = inputs.ranges(config.partition_images, writer.has_part)
-            shared = {"up": up, "down": up.inverse(), "evals": evals}
+            shared = {"up": up, "down": up.inverse(), "evals": evals, "policy": config.labels.conflicts,
+                      "downloads": config.download.enabled}
             if runner.shares_memory:
                 tasks, shared["inputs"] = ranges, inputs
             else:
@@ -139,6 +146,7 @@ class PartTask:
     duplicates: pa.Array      # per image: the image id it duplicates, or null
     status: pa.Array          # per image: the downloader's status, or null
     stage: Path
+    annotated: dict[str, np.ndarray] = field(default_factory=dict)  # extra label set -> images it annotates
 
 
 @dataclass(frozen=True)
@@ -165,6 +173,7 @@ class PartInputs:
     statuses: list[pa.Array]
     stage: Path
     near: np.ndarray | None = None  # per image: in a near-duplicate group of training hashes
+    annotated: dict[str, np.ndarray] = field(default_factory=dict)  # extra label set -> images it annotates
 
     def ranges(self, size: int, done: Callable[[int], bool]) -> Iterator[PartRange]:
         """Every unfinished partition of `size` images (fixed boundaries: any worker count)."""
@@ -183,7 +192,8 @@ class PartInputs:
             rows = self.moved.part(rows, r.lo, r.hi)
             duplicates = duplicate_ids(self.moved.first, self.images, self.offsets, r.lo, r.hi, self.near)
         status = pa.chunked_array(self.statuses, pa.string()).slice(r.lo, r.hi - r.lo).combine_chunks()
-        return PartTask(r.part, r.lo, table, rows, duplicates, status, self.stage)
+        annotated = {name: flags[r.lo:r.hi].copy() for name, flags in self.annotated.items()}
+        return PartTask(r.part, r.lo, table, rows, duplicates, status, self.stage, annotated)
 
 
 def _moved(rows: LabelRows, first: np.ndarray | None) -> Moved | None:
@@ -191,15 +201,19 @@ def _moved(rows: LabelRows, first: np.ndarray | None) -> Moved | None:
 
 
 def run_part(task: PartTask | PartRange, up: Closure, down: Closure, evals: EvalHashes | None = None,
-             inputs: PartInputs | None = None) -> int:
-    """Propagate one partition's labels, mark duplicates, write its part files; returns its image count."""
+             inputs: PartInputs | None = None, policy: str = "human_first", downloads: bool = False) -> int:
+    """Propagate one partition's labels (each label set apart), mark duplicates, write its part files;
+    returns its image count."""
     if isinstance(task, PartRange):
         task = inputs.task(task)
-    rows, first, n = task.rows, task.first_image, task.images.num_rows
-    pos, neg = rows.select(~rows.negative), rows.select(rows.negative)
-    labels = propagate(n, pos.image - first, pos.cls, pos.conf, neg.image - first, neg.cls, up, down)
-    table, pairs, hashed = mark(with_labels(task.images, labels, task.status), task.duplicates, evals)
-    write_part(task.stage, up.n_classes, task.part, table, pairs, labels.conflicts, hashed)
+    rows, n = task.rows, task.images.num_rows
+    rows = rows.with_image(rows.image - task.first_image)
+    main = rows.select(rows.label_set == 0) if task.annotated else rows
+    labels = propagate(n, main, up, down, policy)
+    sets = {name: (propagate(n, rows.select(rows.label_set == i + 1), up, down, policy), flags)
+            for i, (name, flags) in enumerate(task.annotated.items())}
+    table, pairs, hashed = mark(with_labels(task.images, labels, task.status, sets), task.duplicates, evals)
+    write_part(task.stage, up.n_classes, task.part, table, pairs, labels.counts, hashed, downloads)
     return n
 
 
@@ -229,32 +243,36 @@ def _image_slice(images: list[pa.Table], offsets: np.ndarray, lo: int, hi: int) 
 
 
 def _train_counts(rows: LabelRows, moved: Moved | None, sources: list[SourceData], offsets: np.ndarray,
-                  tax: Taxonomy, size: int) -> np.ndarray:
-    """Positives per class after propagation, over training images only."""
+                  tax: Taxonomy, size: int, policy: str) -> np.ndarray:
+    """Positives per class after propagation (and the trust order), over training images only."""
     up = Closure.ancestors(tax)
+    down = up.inverse()
     train = np.concatenate([np.full(s.images.num_rows, not s.spec.evaluation) for s in sources])
     counts = np.zeros(up.n_classes, np.int64)
     n_images = int(offsets[-1])
     for lo, (a, b) in zip(range(0, n_images, size), rows.bounds(n_images, size)):
         part = rows.slice(a, b) if moved is None else moved.part(rows.slice(a, b), lo, lo + size)
-        part = part.select(~part.negative)
-        part = part.select(train[part.image])
+        part = part.select(train[part.image] & (part.label_set == 0))
         if len(part.image):
-            labels = propagate(min(size, n_images - lo), part.image - lo, part.cls, part.conf,
-                               part.image[:0], part.cls[:0], up).labels
+            labels = propagate(min(size, n_images - lo), part.with_image(part.image - lo), up, down, policy).labels
             counts += np.bincount(labels.values.to_numpy(), minlength=up.n_classes)
     return counts
 
 
 def _drop_rare(tax: Taxonomy, counts: np.ndarray, min_images: int, protected: set[str],
-               rows: LabelRows) -> LabelRows:
-    """Drop classes with fewer training positives than min_images; move their labels up."""
+               rows: LabelRows, sources: list[SourceData]) -> LabelRows:
+    """Drop classes with fewer training positives than min_images; their labels move as for any dropped
+    class (`label_targets`: positives up, negatives down)."""
     before = tax.wnids()
     rare = [w for w, n in zip(before, counts) if n < min_images and w not in protected]
     if not rare:
         return rows
     tax.drop(*rare)
-    return rows.remapped(remap(before, tax))
+    moved, lost = rows.remapped(label_targets(tax, before))
+    lost_src, lost_negative = rows.src[lost], rows.negative[lost]
+    for number, src in enumerate(sources):
+        count_without_class(src.counts, lost_src == number, lost_negative)
+    return moved
 
 
 def _dropped(tax: Taxonomy, before: list[str], counts: np.ndarray, min_images: int) -> dict:

@@ -9,12 +9,13 @@ from mlbuild.labels.label_rows import LabelRows, Moved
 
 def random_rows(rng: np.random.Generator, n_images: int, n_rows: int) -> LabelRows:
     image = np.sort(rng.integers(0, n_images, n_rows)).astype(np.int32)
-    return LabelRows(image, rng.integers(0, 50, n_rows).astype(np.int32),
-                     rng.random(n_rows).astype(np.float32), rng.random(n_rows) < 0.3)
+    return LabelRows.of(image, rng.integers(0, 50, n_rows), rng.random(n_rows), rng.random(n_rows) < 0.3,
+                        rng.random(n_rows) < 0.5, rng.integers(0, 3, n_rows))
 
 
 def as_set(rows: LabelRows) -> list[tuple]:
-    return sorted(zip(rows.image.tolist(), rows.cls.tolist(), rows.conf.tolist(), rows.negative.tolist()))
+    return sorted(zip(rows.image.tolist(), rows.cls.tolist(), rows.conf.tolist(), rows.negative.tolist(),
+                      rows.machine.tolist(), rows.src.tolist()))
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -28,7 +29,7 @@ def test_partitions_after_the_move_equal_every_row_repointed(seed, size):
     kept = np.setdiff1d(np.arange(n_images), dup)
     first[dup] = [rng.choice(kept[kept < d]) for d in dup]  # each duplicates an earlier kept image
     moved = Moved.of(rows, first)
-    repointed = LabelRows(first[rows.image], rows.cls, rows.conf, rows.negative)
+    repointed = rows.with_image(first[rows.image])
     seen = []
     for lo, (a, b) in zip(range(0, n_images, size), rows.bounds(n_images, size)):
         part = moved.part(rows.slice(a, b), lo, lo + size)
@@ -39,9 +40,9 @@ def test_partitions_after_the_move_equal_every_row_repointed(seed, size):
 
 
 def test_label_rows_of_the_sample_are_sorted_and_free_the_sources_arrays():
-    from mlbuild.classes.normalize import build_taxonomy, class_targets, map_source_classes
+    from mlbuild.classes.normalize import build_taxonomy, label_targets, map_source_classes
     from mlbuild.config import load_config
-    from mlbuild.labels.ingest import read_source
+    from mlbuild.labels.ingest import LABEL_ARRAYS, NEGATIVE, read_source
     from mlbuild.labels.label_rows import label_rows
     from mlbuild.sample import SAMPLE_DIR
     from mlbuild.sources.registry import make_adapter
@@ -50,11 +51,11 @@ def test_label_rows_of_the_sample_are_sorted_and_free_the_sources_arrays():
     sources = [read_source(spec, make_adapter(spec), config.labels) for spec in config.sources]
     mapped = [map_source_classes(s.name, s.label_kind, s.class_ids, s.spec.class_map) for s in sources]
     tax = build_taxonomy(mapped, config.taxonomy)
-    targets = [class_targets(tax, m) for m in mapped]
-    expected = sum(int(np.diff(t.indptr)[s.class_code[s.polarity != 0]].sum()) for s, t in zip(sources, targets))
-    rows = label_rows(sources, targets)
+    targets = [label_targets(tax, m.wnids) for m in mapped]
+    codes = [s.class_code + len(s.class_ids) * (s.polarity == NEGATIVE) for s in sources]
+    expected = sum(int(np.diff(t.indptr)[c[s.polarity != 0]].sum()) for s, t, c in zip(sources, targets, codes))
+    rows = label_rows(sources, targets, [])
     assert rows.image.dtype == np.int32 and (np.diff(rows.image) >= 0).all()
     assert len(rows.image) == expected > 0
     for src in sources:  # released for real: not views that keep the label arrays alive
-        assert all(len(a) == 0 and a.base is None for a in (src.image_row, src.class_code, src.confidence,
-                                                              src.polarity))
+        assert all(len(getattr(src, a)) == 0 and getattr(src, a).base is None for a in LABEL_ARRAYS)

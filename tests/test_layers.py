@@ -30,7 +30,6 @@ RANKS = {
 }
 SANCTIONED = {
     ("config", "mlbuild.images.download.config"),
-    ("classes", "mlbuild.labels.propagate"),  # Closure (a class map) moves to classes/ with the one closure (#12)
 }
 
 

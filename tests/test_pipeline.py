@@ -148,7 +148,11 @@ def test_build_json_reports_skips_inputs_and_unmapped(config, tmp_path):
     assert record["counts"]["sources"]["openimages"]["negatives"] == 6
     # Open Images verified "no dog" on the photo ImageNet files as a golden retriever (the two are
     # merged): the positives win over the implied negatives for dog and golden retriever
-    assert record["counts"]["negative_conflicts"] == 2
+    assert record["counts"]["conflicts"] == {"machine_positive_removed": 0, "positive_over_negative": 2}
+    row = [r for r in pq.read_table(out / "images").to_pylist() if r["image_id"] == "imagenet21k:n02099601_7"][0]
+    assert len(row["conflicts"]) == 2 and not set(row["conflicts"]) & set(row["negatives"])
+    given = {bit for mask in row["label_sources"] for bit in range(len(record["sources"])) if mask >> bit & 1}
+    assert given == {record["sources"].index("imagenet21k"), record["sources"].index("openimages")}
 
 
 def test_two_builds_and_worker_counts_are_byte_identical(tmp_path):

@@ -5,7 +5,8 @@ Open Images MIDs (through the shipped mapping), or free names/tags (through
 `mlbuild.classes.mapping`). All of them become WNIDs; the union is one `Taxonomy`
 (duplicates merged by WNID, synonyms merged because they resolve to one synset),
 shaped by the config's custom operations and class selection. Finally every source
-class points to the classes its labels go to: itself, or its nearest kept ancestors.
+class points to the classes its labels go to: itself, or for positives its nearest kept
+ancestors and for verified negatives its topmost kept descendants (docs/manifests.md).
 """
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ from pathlib import Path
 
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes import wordnet
+from mlbuild.classes.closure import Closure
 from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.classes.vocabulary import fixed_vocabulary
 from mlbuild.config import ClassesConfig, TaxonomyConfig
 from mlbuild.errors import InputError
-from mlbuild.labels.propagate import Closure
 from mlbuild.sources.hierarchies import read_hierarchy
 from mlbuild.sources.wnids import read_wnid_list
 
@@ -124,7 +125,7 @@ def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig,
 
 
 def select_classes(tax: Taxonomy, config: ClassesConfig, protected: set[str] = frozenset()) -> None:
-    """Apply include / exclude lists: classes outside them are dropped (labels move up)."""
+    """Apply include / exclude lists: classes outside them are dropped (see `label_targets`)."""
     drop: set[str] = set()
     if config.include:
         keep = {w for spec in config.include for w in _wnids(spec)} | protected
@@ -141,14 +142,14 @@ def _wnids(spec: str) -> list[str]:
     return read_wnid_list(Path(spec), strict=False).to_pylist()
 
 
-def class_targets(tax: Taxonomy, classes: SourceClasses) -> Closure:
-    """CSR: source class code -> the class indices its labels go to (empty when unmapped)."""
-    index = tax.dag.index
-    rows = [sorted(index[w] for w in tax.nearest(wnid)) if wnid else [] for wnid in classes.wnids]
-    return Closure.from_lists(rows)
+def label_targets(tax: Taxonomy, wnids: list[str | None]) -> Closure:
+    """CSR over 2 * len(wnids) codes: code i -> the class indices positives of wnids[i] go to,
+    code len(wnids) + i -> those its verified negatives go to (both empty when unmapped).
 
-
-def remap(wnids_before: list[str], tax: Taxonomy) -> Closure:
-    """CSR: class index before a selection -> class indices after it (nearest kept classes)."""
+    Positives go to the class itself or its nearest kept ancestors (`Taxonomy.nearest`),
+    negatives to the class itself or its topmost kept descendants (`Taxonomy.below`).
+    """
     index = tax.dag.index
-    return Closure.from_lists([sorted(index[w] for w in tax.nearest(wnid)) for wnid in wnids_before])
+    up = [sorted(index[w] for w in tax.nearest(wnid)) if wnid else [] for wnid in wnids]
+    down = [sorted(index[w] for w in tax.below(wnid)) if wnid else [] for wnid in wnids]
+    return Closure.from_lists(up + down)

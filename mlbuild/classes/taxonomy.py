@@ -187,6 +187,33 @@ class Taxonomy:
         found = dag.nearest.above(self.wordnet.row(target))
         return sorted(dag.wnids[c] for c in found if not any(c in dag.ancestors[o] for o in found))
 
+    def below(self, wnid: str) -> list[str]:
+        """Where verified negatives of a WNID go: its class when that class stands for the same concept
+        (itself, or a class it was merged into that is not its ancestor), else the topmost classes below it.
+
+        A negative says nothing about ancestors, so a class that left the vocabulary (dropped, or merged
+        into an ancestor) passes its negatives down only; with no class below it they are dropped.
+        """
+        dag, members = self.dag, self._members_below()
+        row = self.wordnet.row(wnid)
+        if row in members.member:
+            return [dag.wnids[members.member[row]]]
+        found = members.below(row)
+        return sorted(dag.wnids[c] for c in found if not any(o in dag.ancestors[c] for o in found))
+
+    def _members_below(self) -> _MembersBelow:
+        """The negative-side view of the vocabulary's WordNet rows, cached with the DAG."""
+        dag = self.dag
+        if getattr(self, "_below", None) is None or self._below[0] is not dag:
+            wn, index = self.wordnet, dag.index
+            member = {wn.row(w): index[w] for w in dag.wnids}
+            for alias in self.aliases:
+                target = self._alias(alias)
+                if target in index and wn.row(target) not in wn.ancestors(wn.row(alias), self.relations):
+                    member[wn.row(alias)] = index[target]
+            self._below = (dag, _MembersBelow(wn, self.relations, member))
+        return self._below[1]
+
     def rename(self, wnid: str, name: str) -> None:
         """Give a class another display name."""
         self.classes[self._require(wnid)].name = name
@@ -299,14 +326,6 @@ class Taxonomy:
     def roots(self) -> list[str]:
         """Classes without parents."""
         return [w for w, ps in zip(self.dag.wnids, self.dag.parents) if not ps]
-
-    def closure(self, include_self: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Ancestor closure as CSR int32 arrays: ancestors of class i are indices[indptr[i]:indptr[i+1]]."""
-        rows = [sorted(anc | {i}) if include_self else sorted(anc) for i, anc in enumerate(self.dag.ancestors)]
-        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum([len(r) for r in rows], out=indptr[1:])
-        indices = np.fromiter((a for r in rows for a in r), dtype=np.int32, count=int(indptr[-1]))
-        return indptr, indices
 
     def to_tables(self) -> tuple[pa.Table, pa.Table]:
         """(classes, hierarchy) as Arrow tables in the manifest schemas."""
@@ -439,6 +458,24 @@ class _NearestMembers:
                         _keep_strongest(found, cls, max(rel, via, key=EDGE_KINDS.index))
         self.memo[row] = found
         return found
+
+
+class _MembersBelow:
+    """For WordNet rows: the topmost member classes below them (following the relations downwards)."""
+
+    def __init__(self, wn: WordNet, relations: tuple[str, ...], member: dict[int, int]) -> None:
+        self.csr = [wn.inverse(rel) for rel in relations]
+        self.member = member
+        self.memo: dict[int, frozenset[int]] = {}
+
+    def below(self, row: int) -> frozenset[int]:
+        if row not in self.memo:
+            found: set[int] = set()
+            for indptr, children in self.csr:
+                for child in children[indptr[row]:indptr[row + 1]].tolist():
+                    found |= {self.member[child]} if child in self.member else self.below(child)
+            self.memo[row] = frozenset(found)
+        return self.memo[row]
 
 
 def _keep_strongest(edges: dict[int, str], parent: int, rel: str) -> None:

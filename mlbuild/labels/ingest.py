@@ -1,9 +1,10 @@
 """Read one source into columnar form: its image table and its label rows as numpy arrays.
 
-Label rows become (image row, class code, confidence, polarity): image rows by the
-joins in `mlbuild.labels.joins`, class codes by dictionary-encoding each batch (so Python
-only ever touches the few distinct class ids, never the rows), polarity by the
-label rules of `LabelsConfig`. Memory holds the image table plus 17 bytes per label.
+Label rows become (image row, class code, confidence, polarity, machine, label set): image
+rows by the joins in `mlbuild.labels.joins`, class codes by dictionary-encoding each batch (so
+Python only ever touches the few distinct class ids, never the rows), polarity by the label
+rules of `LabelsConfig`, the label set by the adapter's `label_sets` (0 = the main labels).
+Memory holds the image table plus 15 bytes per label.
 """
 from __future__ import annotations
 
@@ -37,36 +38,51 @@ class SourceData:
     class_code: np.ndarray     # int32 index into class_ids
     confidence: np.ndarray     # float32
     polarity: np.ndarray       # int8: POSITIVE, NEGATIVE or IGNORED
+    machine: np.ndarray        # bool: label_source "machine" (else a human / curated label)
+    label_set: np.ndarray      # uint8: 0 = main labels, i = label_sets[i - 1]
+    label_sets: tuple[str, ...] = ()
+    annotated: dict[str, np.ndarray] = field(default_factory=dict)  # label set -> images it annotates
     counts: dict[str, int] = field(default_factory=dict)
     skips: list[str] = field(default_factory=list)
 
     def release_labels(self) -> None:
         """Free the label arrays once the build has taken what it needs from them."""
-        self.image_row, self.class_code, self.confidence, self.polarity = (
-            np.zeros(0, a.dtype) for a in (self.image_row, self.class_code, self.confidence, self.polarity))
+        for name in LABEL_ARRAYS:
+            setattr(self, name, np.zeros(0, getattr(self, name).dtype))
 
 
 def read_source(spec: SourceSpec, adapter: SourceAdapter, rules: LabelsConfig) -> SourceData:
     """Stream the adapter's images and labels into a SourceData."""
-    codes, labels = ClassCodes(), _LabelParts()
+    codes, labels, sets = ClassCodes(), _LabelParts(), tuple(adapter.label_sets)
     if adapter.one_label_per_image or adapter.labels_with_images:
-        images = _read_labeled_images(adapter, codes, rules, labels)
+        images = _read_labeled_images(adapter, codes, rules, labels, sets)
         reports = []
     else:
         images = _read_images(adapter)
         reports = _reports(adapter)
-        _read_labels(adapter, ImageIndex(images.column("image_id").combine_chunks()), codes, rules, labels)
-    image_row, class_code, confidence, polarity = labels.arrays()
+        _read_labels(adapter, ImageIndex(images.column("image_id").combine_chunks()), codes, rules, labels, sets)
+    image_row, class_code, confidence, polarity, machine, label_set = labels.arrays()
+    annotated = {name: _annotated(images.num_rows, image_row[label_set == i + 1]) for i, name in enumerate(sets)}
     counts = {"images": images.num_rows, "labels": len(image_row), "labels_unknown_image": labels.unknown,
               "positives": int((polarity == POSITIVE).sum()), "negatives": int((polarity == NEGATIVE).sum()),
               "ignored": int((polarity == IGNORED).sum())}
     skips = list(dict.fromkeys(reports + _reports(adapter)))  # a file read twice reports once
     return SourceData(spec, adapter.name, adapter.label_kind, images, codes.ids, image_row, class_code,
-                      confidence, polarity, counts, skips)
+                      confidence, polarity, machine, label_set, sets, annotated, counts, skips)
+
+
+LABEL_ARRAYS = ("image_row", "class_code", "confidence", "polarity", "machine", "label_set")
+
+
+def _annotated(n_images: int, rows: np.ndarray) -> np.ndarray:
+    """Per image: True when it has a label row (before class mapping) in the label set."""
+    out = np.zeros(n_images, bool)
+    out[rows] = True
+    return out
 
 
 class _LabelParts:
-    """Label arrays collected batch by batch: (image row, class code, confidence, polarity)."""
+    """Label arrays collected batch by batch, in `LABEL_ARRAYS` order."""
 
     def __init__(self) -> None:
         self.parts: list[tuple[np.ndarray, ...]] = []
@@ -76,11 +92,12 @@ class _LabelParts:
         """Add a prepared batch, its local class codes turned into the source's codes."""
         self.unknown += batch.unknown
         self.parts.append((batch.rows, codes.of(batch.classes)[batch.local_codes], batch.confidence,
-                           batch.polarity))
+                           batch.polarity, batch.machine, batch.label_set))
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def arrays(self) -> tuple[np.ndarray, ...]:
         if not self.parts:
-            return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int8)
+            return (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int8),
+                    np.zeros(0, bool), np.zeros(0, np.uint8))
         arrays = tuple(np.concatenate(p) for p in zip(*self.parts))
         self.parts = []
         return arrays
@@ -96,10 +113,12 @@ class _Prepared:
     local_codes: np.ndarray
     confidence: np.ndarray
     polarity: np.ndarray
+    machine: np.ndarray
+    label_set: np.ndarray
     unknown: int
 
 
-def _prepare(batch: pa.RecordBatch, rows: np.ndarray, rules: LabelsConfig) -> _Prepared:
+def _prepare(batch: pa.RecordBatch, rows: np.ndarray, rules: LabelsConfig, sets: tuple[str, ...]) -> _Prepared:
     """Everything per row about a label batch whose image rows are `rows` (-1: unknown image).
 
     Pure, so it runs in worker threads (pyarrow and numpy release the GIL).
@@ -108,12 +127,23 @@ def _prepare(batch: pa.RecordBatch, rows: np.ndarray, rules: LabelsConfig) -> _P
     rows = rows.astype(np.int32, copy=False)
     encoded = pc.dictionary_encode(batch.column("source_class"))
     conf = batch.column("confidence").to_numpy(zero_copy_only=False).astype(np.float32)
-    polarity = polarity_of(batch.column("label_source"), conf, rules)
+    kind = batch.column("label_source")
+    machine = pc.equal(kind, "machine").to_numpy(zero_copy_only=False)
+    polarity = polarity_of(kind, machine, conf, rules)
+    label_set = _label_set(kind, sets)
     local = encoded.indices.to_numpy(zero_copy_only=False)
     if known.all():
-        return _Prepared(rows, encoded.dictionary, local, conf, polarity, 0)
-    return _Prepared(rows[known], encoded.dictionary, local[known], conf[known], polarity[known],
-                     int((~known).sum()))
+        return _Prepared(rows, encoded.dictionary, local, conf, polarity, machine, label_set, 0)
+    return _Prepared(rows[known], encoded.dictionary, local[known], conf[known], polarity[known], machine[known],
+                     label_set[known], int((~known).sum()))
+
+
+def _label_set(label_source: pa.Array, sets: tuple[str, ...]) -> np.ndarray:
+    """uint8 label set of each row: 1 + position of its label_source in `sets`, 0 for the main labels."""
+    if not sets:
+        return np.zeros(len(label_source), np.uint8)
+    found = pc.index_in(label_source, value_set=pa.array(sets, pa.string()))
+    return (pc.fill_null(found, -1).to_numpy(zero_copy_only=False) + 1).astype(np.uint8)
 
 
 def _read_images(adapter: SourceAdapter) -> pa.Table:
@@ -127,11 +157,11 @@ def _read_images(adapter: SourceAdapter) -> pa.Table:
 
 
 def _read_labels(adapter: SourceAdapter, index: ImageIndex, codes: ClassCodes, rules: LabelsConfig,
-                 labels: _LabelParts) -> None:
+                 labels: _LabelParts, sets: tuple[str, ...]) -> None:
     """The adapter's label rows, joined to image rows by `index`, prepared in worker threads."""
     def prepare(item: tuple[int, pa.RecordBatch]) -> _Prepared:
         position, batch = item
-        return _prepare(batch, index.lookup(batch.column("image_id"), start_hint=position), rules)
+        return _prepare(batch, index.lookup(batch.column("image_id"), start_hint=position), rules, sets)
 
     with Progress(f"read {adapter.name} labels", unit="labels") as progress:
         for prepared in ordered_map(prepare, _with_positions(adapter.labels())):
@@ -148,7 +178,7 @@ def _with_positions(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, pa
 
 
 def _read_labeled_images(adapter: SourceAdapter, codes: ClassCodes, rules: LabelsConfig,
-                         labels: _LabelParts) -> pa.Table:
+                         labels: _LabelParts, sets: tuple[str, ...]) -> pa.Table:
     """Images and their labels in one pass: each label names its image's row in the batch."""
     with Progress(f"read {adapter.name} images and labels", unit="images") as progress:
         batches, position = [], 0
@@ -156,7 +186,7 @@ def _read_labeled_images(adapter: SourceAdapter, codes: ClassCodes, rules: Label
             if batch.num_rows != len(rows):
                 raise ValueError(f"{adapter.name}: {batch.num_rows} labels for {len(rows)} image rows")
             batches.append(images)
-            labels.add(_prepare(batch, (position + rows).astype(np.int32), rules), codes)
+            labels.add(_prepare(batch, (position + rows).astype(np.int32), rules, sets), codes)
             position += images.num_rows
             progress.update(images.num_rows)
     return compact(pa.Table.from_batches(batches, schema=schemas.IMAGES))
@@ -201,10 +231,9 @@ class ClassCodes:
         return found.to_numpy(zero_copy_only=False).astype(np.int32)
 
 
-def polarity_of(label_source: pa.Array, conf: np.ndarray, rules: LabelsConfig) -> np.ndarray:
+def polarity_of(label_source: pa.Array, machine: np.ndarray, conf: np.ndarray, rules: LabelsConfig) -> np.ndarray:
     """Human-verified 0 -> negative, human 1 / other sources > 0 -> positive, machine by threshold."""
     human = pc.is_in(label_source, value_set=pa.array(rules.human_sources)).to_numpy(zero_copy_only=False)
-    machine = pc.equal(label_source, "machine").to_numpy(zero_copy_only=False)
     out = np.zeros(len(conf), np.int8)
     out[(conf > 0) & ~machine] = POSITIVE
     out[machine & (conf >= rules.machine_min_confidence)] = POSITIVE

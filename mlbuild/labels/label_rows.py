@@ -7,13 +7,15 @@ image they move to, instead of re-sorting tens of millions of rows.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from mlbuild._util.arrays import range_positions, stable_argsort
+from mlbuild.classes.closure import Closure
 from mlbuild.labels.ingest import NEGATIVE, SourceData
-from mlbuild.labels.propagate import Closure
+
+MAX_SOURCES = 64  # a label's sources are a uint64 bitmask
 
 
 @dataclass
@@ -24,55 +26,101 @@ class LabelRows:
     cls: np.ndarray         # int32 class index
     conf: np.ndarray        # float32
     negative: np.ndarray    # bool
+    machine: np.ndarray     # bool: a machine label (else human / curated)
+    src: np.ndarray         # uint8: the source (position in the build's sources) that gave it
+    label_set: np.ndarray   # uint8: 0 = main labels, i = the build's i-th extra label set
+
+    def _map(self, how) -> LabelRows:
+        return LabelRows(*(how(getattr(self, f.name)) for f in fields(self)))
 
     def select(self, mask: np.ndarray) -> LabelRows:
-        return LabelRows(self.image[mask], self.cls[mask], self.conf[mask], self.negative[mask])
+        return self._map(lambda a: a[mask])
 
     def slice(self, lo: int, hi: int) -> LabelRows:
-        return LabelRows(self.image[lo:hi], self.cls[lo:hi], self.conf[lo:hi], self.negative[lo:hi])
+        return self._map(lambda a: a[lo:hi])
+
+    def with_image(self, image: np.ndarray) -> LabelRows:
+        """The same rows on other image indices."""
+        out = self._map(lambda a: a)
+        out.image = image
+        return out
 
     def bounds(self, n_images: int, size: int) -> list[tuple[int, int]]:
         """Row ranges of each partition of `size` images."""
         starts = np.searchsorted(self.image, np.arange(0, n_images + size, size))
         return list(zip(starts[:-1].tolist(), starts[1:].tolist()))
 
-    def remapped(self, target: Closure) -> LabelRows:
-        """Rows with each class replaced by its targets (one row per target; none if it has none)."""
-        index, classes = target.expand(self.cls)
-        return LabelRows(self.image[index], classes, self.conf[index], self.negative[index])
+    def remapped(self, target: Closure) -> tuple[LabelRows, np.ndarray]:
+        """Rows with each class replaced by its targets (one row per target), and the mask of the rows
+        that have none.
+
+        `target` has 2n codes (`mlbuild.classes.normalize.label_targets`): positives of class c
+        go to the targets of c, negatives to those of n + c.
+        """
+        codes = self.cls + np.int32(target.n_classes // 2) * self.negative
+        index, classes = target.expand(codes)
+        out = self.select(index)
+        out.cls = classes
+        return out, target.indptr[codes + 1] == target.indptr[codes]
 
     def put(self, at: int, rows: LabelRows) -> int:
         """Copy `rows` into these arrays from row `at`; returns the row after them."""
         end = at + len(rows.image)
-        self.image[at:end], self.cls[at:end], self.conf[at:end], self.negative[at:end] = \
-            rows.image, rows.cls, rows.conf, rows.negative
+        for f in fields(self):
+            getattr(self, f.name)[at:end] = getattr(rows, f.name)
         return end
 
     @staticmethod
+    def of(image: np.ndarray, cls: np.ndarray, conf: np.ndarray | None = None, negative: np.ndarray | None = None,
+           machine: np.ndarray | None = None, src: np.ndarray | None = None) -> LabelRows:
+        """Rows from the given columns; the others default to human positives of source 0 at confidence 1."""
+        n = len(image)
+
+        def given(values: np.ndarray | None, dtype: type, default: object = 0) -> np.ndarray:
+            return np.full(n, default, dtype) if values is None else np.asarray(values, dtype)
+
+        return LabelRows(given(image, np.int32), given(cls, np.int32), given(conf, np.float32, 1.0),
+                         given(negative, bool), given(machine, bool), given(src, np.uint8), np.zeros(n, np.uint8))
+
+    @staticmethod
+    def empty(n: int) -> LabelRows:
+        """Uninitialized rows, to be filled by `put`."""
+        return LabelRows(np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.float32), np.empty(n, bool),
+                         np.empty(n, bool), np.empty(n, np.uint8), np.empty(n, np.uint8))
+
+    @staticmethod
     def concat(parts: list[LabelRows]) -> LabelRows:
-        return LabelRows(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("image", "cls", "conf",
-                                                                                   "negative")))
+        return LabelRows(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(LabelRows)))
 
 
 CHUNK_ROWS = 1 << 22  # label rows expanded at a time: bounded temporaries
 
 
-def label_rows(sources: list[SourceData], targets: list[Closure]) -> LabelRows:
+def label_rows(sources: list[SourceData], targets: list[Closure], label_sets: list[str]) -> LabelRows:
     """Every source's label rows expanded to class indices, with global image indices, sorted by image.
+
+    `targets` are each source's `label_targets` (2 codes per source class: positive, negative);
+    `label_sets` the build's extra label sets (a row's `label_set` is 1 + its position there).
+    Rows whose class goes nowhere (unmapped, or out of the vocabulary with no kept ancestor for a
+    positive / no kept descendant for a negative) are counted in each source's `counts`.
 
     Two passes over bounded chunks: count, then fill arrays allocated once, so the build
     never holds the expanded rows twice; each source's label arrays are released once taken.
     """
     if sum(s.images.num_rows for s in sources) >= 2**31:
         raise ValueError("a build of 2**31 images or more: split it into several builds")
+    if len(sources) > MAX_SOURCES:
+        raise ValueError(f"a build of more than {MAX_SOURCES} sources: split it into several builds")
+    for src in sources:
+        src.counts.update(dict.fromkeys(WITHOUT_CLASS, 0))
     total = sum(_expanded_count(src, target, lo) for src, target in zip(sources, targets)
                 for lo in range(0, len(src.class_code), CHUNK_ROWS))
-    out = LabelRows(np.empty(total, np.int32), np.empty(total, np.int32), np.empty(total, np.float32),
-                    np.empty(total, bool))
+    out = LabelRows.empty(total)
     at, offset = 0, 0
-    for src, target in zip(sources, targets):
+    for number, (src, target) in enumerate(zip(sources, targets)):
+        sets = np.array([0] + [1 + label_sets.index(name) for name in src.label_sets], np.uint8)
         for lo in range(0, len(src.class_code), CHUNK_ROWS):
-            at = out.put(at, _expanded(src, target, lo, offset))
+            at = out.put(at, _expanded(src, target, lo, offset, number, sets))
         offset += src.images.num_rows
         src.release_labels()
     if len(out.image) > 1 and not (out.image[1:] >= out.image[:-1]).all():
@@ -85,17 +133,37 @@ def _labelled(src: SourceData, lo: int) -> np.ndarray:
     return lo + np.flatnonzero(src.polarity[lo:lo + CHUNK_ROWS] != 0)
 
 
+def _codes(src: SourceData, keep: np.ndarray) -> np.ndarray:
+    """Target codes of the kept rows: class code, plus the class count for negatives."""
+    return src.class_code[keep] + np.int32(len(src.class_ids)) * (src.polarity[keep] == NEGATIVE)
+
+
+WITHOUT_CLASS = ("positives_without_class", "negatives_without_class")
+
+
 def _expanded_count(src: SourceData, target: Closure, lo: int) -> int:
-    return int(np.diff(target.indptr)[src.class_code[_labelled(src, lo)]].sum())
+    """Output rows of a chunk; its rows that go to no class are added to the source's counts."""
+    keep = _labelled(src, lo)
+    per_row = np.diff(target.indptr)[_codes(src, keep)]
+    count_without_class(src.counts, per_row == 0, src.polarity[keep] == NEGATIVE)
+    return int(per_row.sum())
 
 
-def _expanded(src: SourceData, target: Closure, lo: int, offset: int) -> LabelRows:
+def count_without_class(counts: dict[str, int], lost: np.ndarray, negative: np.ndarray) -> None:
+    """Add the lost positive and negative rows to `counts` (keys WITHOUT_CLASS)."""
+    n_negative = int((lost & negative).sum())
+    counts[WITHOUT_CLASS[0]] += int(lost.sum()) - n_negative
+    counts[WITHOUT_CLASS[1]] += n_negative
+
+
+def _expanded(src: SourceData, target: Closure, lo: int, offset: int, number: int, sets: np.ndarray) -> LabelRows:
     """A chunk of the source's label rows, one row per target class, on global image rows."""
     keep = _labelled(src, lo)
-    rows, classes = target.expand(src.class_code[keep])
+    rows, classes = target.expand(_codes(src, keep))
     rows = keep[rows]
     return LabelRows(src.image_row[rows] + np.int32(offset), classes, src.confidence[rows],
-                     src.polarity[rows] == NEGATIVE)
+                     src.polarity[rows] == NEGATIVE, src.machine[rows], np.full(len(rows), number, np.uint8),
+                     sets[src.label_set[rows]])
 
 
 @dataclass
@@ -116,7 +184,7 @@ class Moved:
         dup = np.flatnonzero(first != np.arange(len(first)))
         lo, hi = np.searchsorted(rows.image, dup), np.searchsorted(rows.image, dup, side="right")
         taken = rows.select(range_positions(lo, hi - lo))
-        taken, source = LabelRows(first[taken.image], taken.cls, taken.conf, taken.negative), taken.image
+        taken, source = taken.with_image(first[taken.image]), taken.image
         order = stable_argsort(taken.image)
         return cls(first, taken.select(order), source[order])
 
@@ -124,7 +192,7 @@ class Moved:
         """A partition's label rows (images lo..hi) after the move: its own rows minus those that
         leave for an earlier partition, plus those arriving from later partitions."""
         target = self.first[rows.image]
-        own = LabelRows(target, rows.cls, rows.conf, rows.negative).select(target >= lo)
+        own = rows.with_image(target).select(target >= lo)
         a, b = np.searchsorted(self.rows.image, [lo, hi])
         arriving = self.rows.slice(a, b).select(self.source[a:b] >= hi)
         return LabelRows.concat([own, arriving]) if len(arriving.image) else own

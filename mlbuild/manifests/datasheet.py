@@ -61,9 +61,11 @@ def _composition(d: ReportData) -> str:
             + table(["split", "images"], list(counts["images"].items()))
             + note(f"Missing information: {unlabelled:,} image rows have no positive label; {removed:,} rows are "
                    f"marked removed by dedup (kept, with the reason in `dedup`); "
-                   f"{counts.get('negative_conflicts', 0):,} (image, class) pairs had a positive over a verified "
-                   "negative. Not self-contained: URL rows point to third-party hosts (Flickr and others) whose "
-                   "images may disappear or change."))
+                   f"{counts.get('conflicts', {}).get('positive_over_negative', 0):,} (image, class) pairs had a "
+                   f"positive over a verified negative and "
+                   f"{counts.get('conflicts', {}).get('machine_positive_removed', 0):,} machine positives were removed "
+                   "by a verified negative (`conflicts`). Not self-contained: URL rows point to third-party hosts "
+                   "(Flickr and others) whose images may disappear or change."))
 
 
 def _biases(d: ReportData) -> str:

@@ -27,8 +27,8 @@ import pyarrow.compute as pc
 
 from mlbuild._util.arrays import range_positions
 from mlbuild._util.parquet import read_table, write_table
+from mlbuild.classes.closure import Closure
 from mlbuild.config import StatsConfig
-from mlbuild.labels.propagate import Closure
 
 TRAIN = "train"
 MERGE_ENTRIES = 1 << 22  # pair counts buffered before they are merged (16 bytes each)

@@ -25,25 +25,31 @@ import pyarrow.parquet as pq
 from mlbuild import __version__
 from mlbuild._util.ownership import MARKER, claim_output_dir
 from mlbuild._util.parquet import read_table, write_table
+from mlbuild.classes.closure import Closure
+from mlbuild.classes.normalize import label_targets
 from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.config import BuildConfig
 from mlbuild.errors import OutputError
 from mlbuild.images.decontaminate import merge_counts
 from mlbuild.images.neardup import PAIRS
-from mlbuild.labels.propagate import Closure, Propagated
+from mlbuild.labels.propagate import CONFLICT_KINDS, PROVENANCE, Propagated
 from mlbuild.manifests import statistics
 from mlbuild.manifests.publish import STAGE, Stage, fingerprint
 from mlbuild.sources.registry import input_paths
 
 IMAGE_EXTRA = pa.schema([
     pa.field("labels", pa.list_(pa.int32())), pa.field("confidences", pa.list_(pa.float32())),
+    pa.field("label_provenance", pa.list_(pa.uint8())), pa.field("label_sources", pa.list_(pa.uint64())),
     pa.field("direct_labels", pa.list_(pa.int32())), pa.field("negatives", pa.list_(pa.int32())),
+    pa.field("conflicts", pa.list_(pa.int32())),
     pa.field("phash", pa.uint64()), pa.field("status", pa.string()), pa.field("dedup", pa.string()),
 ])
 ENGINE_KEYS = ("engine", "workers", "scheduler")  # how a build runs, not what it builds
 TOP_LEVEL = ("classes", "hierarchy", "source_classes", "dedup_pairs", "cooccurrence")  # the manifests beside images/
 COUNTS = pa.schema([pa.field("split", pa.string()), pa.field("class_index", pa.int32()),
-                    pa.field("positives", pa.int64()), pa.field("images", pa.int64())])
+                    pa.field("positives", pa.int64()), pa.field("verified_negatives", pa.int64()),
+                    pa.field("usable", pa.int64())])
+COUNTED = ("positives", "verified_negatives")
 
 
 class ManifestWriter:
@@ -80,11 +86,12 @@ class ManifestWriter:
         (the folder's last build's files that this one does not have are removed)."""
         counts = _split_counts(self.stage / "counts", self.n_classes)
         classes, hierarchy = tax.to_tables()
-        classes = statistics.with_keep_rate(_with_counts(classes, counts), self.config.stats)
+        classes = statistics.with_keep_rate(_with_counts(classes, counts, self.config.stats.negatives),
+                                            self.config.stats)
         write_table(classes, self.stage / "classes.parquet")
         start = time.perf_counter()
-        statistics.write_products(self.stage, classes, counts.get("train", (None, 0))[1], Closure.ancestors(tax),
-                                  self.config.stats)
+        statistics.write_products(self.stage, classes, counts.get("train", {"usable": 0})["usable"],
+                                  Closure.ancestors(tax), self.config.stats)
         timings = {**timings, "statistics": round(time.perf_counter() - start, 3)}
         write_table(hierarchy, self.stage / "hierarchy.parquet")
         write_table(_source_classes(tax, mapped), self.stage / "source_classes.parquet")
@@ -92,10 +99,11 @@ class ManifestWriter:
         write_table(pa.concat_tables(pairs).sort_by([(n, "ascending") for n in PAIRS.names]) if pairs
                     else PAIRS.empty_table(), self.stage / "dedup_pairs.parquet")
         summary = _summary(sources, mapped, counts, classes, hierarchy)
-        summary["counts"]["negative_conflicts"] = _conflicts(self.stage / "counts")
+        summary["counts"]["conflicts"] = _conflicts(self.stage / "counts")
         summary["counts"]["hashing"] = hashed = _hashed(self.stage / "counts")
         summary["warnings"] += hashing_warnings(hashed, sources, self.config.dedup.enabled)
         record = {"mlbuild": __version__, "config": _plain(self.config), "versions": _versions(),
+                  "sources": [s.name for s in sources], "label_provenance": list(PROVENANCE),
                   "inputs": _checksums(self.inputs), "counts": summary["counts"],
                   "warnings": summary["warnings"], "timings": timings, **self.notes}
         self._stage.publish(record)
@@ -116,40 +124,54 @@ def part_done(stage: Path, part: int) -> bool:
     return (stage / "counts" / f"part-{part:05d}.parquet").is_file()
 
 
-def with_labels(images: pa.Table, labels: Propagated, status: pa.Array | None = None) -> pa.Table:
-    """The image rows with the label columns, the download status, and empty phash / dedup."""
+def with_labels(images: pa.Table, labels: Propagated, status: pa.Array | None = None,
+                sets: dict[str, tuple[Propagated, np.ndarray]] | None = None) -> pa.Table:
+    """The image rows with the label columns, the download status, and empty phash / dedup.
+
+    `sets`: extra label sets (name -> their labels, which images they annotate), written as
+    `<name>_labels` and `<name>_direct_labels`, null on images the set does not annotate.
+    """
     n = images.num_rows
-    extra = [labels.labels, labels.confidences, labels.direct, labels.negatives,
-             pa.nulls(n, pa.uint64()), pa.nulls(n, pa.string()) if status is None else status,
-             pa.nulls(n, pa.string())]
+    extra = [labels.labels, labels.confidences, labels.provenance, labels.sources, labels.direct,
+             labels.negatives, labels.conflicts, pa.nulls(n, pa.uint64()),
+             pa.nulls(n, pa.string()) if status is None else status, pa.nulls(n, pa.string())]
     for f, column in zip(IMAGE_EXTRA, extra):
         images = images.append_column(f, column)
+    for name, (own, annotated) in (sets or {}).items():
+        for column, values in ((f"{name}_labels", own.labels), (f"{name}_direct_labels", own.direct)):
+            images = images.append_column(column, _masked(values, ~annotated))
     return images
 
 
+def _masked(lists: pa.ListArray, null: np.ndarray) -> pa.ListArray:
+    return pa.ListArray.from_arrays(lists.offsets, lists.values, mask=pa.array(null))
+
+
 def write_part(stage: Path, n_classes: int, part: int, table: pa.Table, pairs: pa.Table,
-               conflicts: int = 0, hashed: dict | None = None) -> None:
+               conflicts: dict[str, int] | None = None, hashed: dict | None = None, downloads: bool = False) -> None:
     """Write one partition's image rows (split by split) and dedup pairs, then its counts.
 
-    Counts cover the rows a model trains on: those not removed as duplicates. The number of
-    (image, class) pairs where a positive overrode an implied negative, and the images hashed
-    and not hashed per source, split and reason (`unhashed_counts`), ride in the metadata.
+    Counts cover usable rows, those a model trains on: not removed as duplicates and, when the
+    build downloads, downloaded (with a `path`). Conflicts by kind, and the images hashed and not
+    hashed per source, split and reason (`unhashed_counts`), ride in the metadata.
     """
     counts = []
     splits = sorted(pc.unique(table.column("split")).to_pylist())
     for split in splits:
         rows = table if len(splits) == 1 else table.filter(pc.equal(table.column("split"), split))
         write_table(rows, stage / "images" / split / f"part-{part:05d}.parquet")
-        kept = rows if rows.column("dedup").null_count == rows.num_rows else \
-            rows.filter(pc.is_null(rows.column("dedup")))
-        positives = np.bincount(pc.list_flatten(kept.column("labels")).to_numpy(), minlength=n_classes)
+        usable = rows.filter(_usable(rows, downloads))
+        per_class = {c: np.bincount(pc.list_flatten(usable.column(c)).to_numpy(), minlength=n_classes)
+                     for c in ("labels", "negatives")}
         counts.append(pa.table({"split": pa.array([split] * n_classes),
                                 "class_index": pa.array(np.arange(n_classes, dtype=np.int32)),
-                                "positives": pa.array(positives),
-                                "images": pa.array(np.full(n_classes, kept.num_rows))}, COUNTS))
+                                "positives": pa.array(per_class["labels"]),
+                                "verified_negatives": pa.array(per_class["negatives"]),
+                                "usable": pa.array(np.full(n_classes, usable.num_rows))}, COUNTS))
     write_table(pairs, stage / "pairs" / f"part-{part:05d}.parquet")
     counts = pa.concat_tables(counts) if counts else COUNTS.empty_table()
-    metadata = {b"conflicts": str(conflicts).encode(), b"hashed": json.dumps(hashed or {}, sort_keys=True).encode()}
+    metadata = {b"conflicts": json.dumps(conflicts or {}, sort_keys=True).encode(),
+                b"hashed": json.dumps(hashed or {}, sort_keys=True).encode()}
     write_table(counts.replace_schema_metadata(metadata), stage / "counts" / f"part-{part:05d}.parquet")
 
 
@@ -184,51 +206,73 @@ def hashing_warnings(hashed: dict, sources: list, dedup_enabled: bool) -> list[s
     return warnings
 
 
-def _conflicts(folder: Path) -> int:
-    """Positive-over-negative conflicts summed over the parts."""
-    return sum(int(pq.ParquetFile(p).schema_arrow.metadata.get(b"conflicts", b"0"))
-               for p in sorted(folder.glob("part-*.parquet")))
+def _usable(rows: pa.Table, downloads: bool) -> pa.Array:
+    """Rows not removed by dedup and, when the build downloads, with a file."""
+    keep = pc.is_null(rows.column("dedup"))
+    return pc.and_(keep, pc.is_valid(rows.column("path"))) if downloads else keep
 
 
-def _split_counts(folder: Path, n_classes: int) -> dict[str, tuple[np.ndarray, int]]:
-    """Per split: (positives per class, images) summed over the parts."""
-    out: dict[str, tuple[np.ndarray, int]] = {}
+def _conflicts(folder: Path) -> dict[str, int]:
+    """Conflicts by kind summed over the parts."""
+    total = dict.fromkeys(CONFLICT_KINDS, 0)
+    for path in sorted(folder.glob("part-*.parquet")):
+        for kind, n in json.loads(pq.ParquetFile(path).schema_arrow.metadata.get(b"conflicts", b"{}")).items():
+            total[kind] += n
+    return total
+
+
+def _split_counts(folder: Path, n_classes: int) -> dict[str, dict[str, np.ndarray | int]]:
+    """Per split: positives and verified negatives per class, and usable images, summed over the parts."""
+    out: dict[str, dict] = {}
     for path in sorted(folder.glob("part-*.parquet")):
         table = read_table(path)
         for split in pc.unique(table.column("split")).to_pylist():
             rows = table.filter(pc.equal(table.column("split"), split))
-            positives = rows.column("positives").to_numpy()
-            images = int(rows.column("images")[0].as_py())
-            old, n = out.get(split, (np.zeros(n_classes, np.int64), 0))
-            out[split] = (old + positives, n + images)
+            old = out.setdefault(split, {**{c: np.zeros(n_classes, np.int64) for c in COUNTED}, "usable": 0})
+            for c in COUNTED:
+                old[c] += rows.column(c).to_numpy()
+            old["usable"] += int(rows.column("usable")[0].as_py())
     return out
 
 
-def _with_counts(classes: pa.Table, counts: dict[str, tuple[np.ndarray, int]]) -> pa.Table:
-    """classes + `positives_<split>` columns and `pos_weight` = negatives/positives on train."""
+def _with_counts(classes: pa.Table, counts: dict[str, dict], negatives: str) -> pa.Table:
+    """classes + `positives_<split>`, `verified_negatives_<split>`, `usable_<split>` and `pos_weight`.
+
+    pos_weight = negatives / positives over usable training images, the negatives being every
+    usable image without the class (`all_unlabeled`) or its verified negatives (`verified_only`).
+    """
+    n = classes.num_rows
     for split in sorted(counts):
-        classes = classes.append_column(f"positives_{split}", pa.array(counts[split][0], pa.int64()))
-    positives, images = counts.get("train", (np.zeros(classes.num_rows, np.int64), 0))
+        for c in COUNTED:
+            classes = classes.append_column(f"{c}_{split}", pa.array(counts[split][c], pa.int64()))
+        classes = classes.append_column(f"usable_{split}", pa.array(np.full(n, counts[split]["usable"]), pa.int64()))
+    train = counts.get("train", {"positives": np.zeros(n, np.int64), "verified_negatives": np.zeros(n, np.int64),
+                                 "usable": 0})
+    positives = train["positives"]
+    against = train["verified_negatives"] if negatives == "verified_only" else train["usable"] - positives
     with np.errstate(divide="ignore", invalid="ignore"):
-        weight = np.where(positives > 0, (images - positives) / np.maximum(positives, 1), np.nan)
+        weight = np.where(positives > 0, against / np.maximum(positives, 1), np.nan)
     return classes.append_column("pos_weight", pa.array(weight.astype(np.float32), from_pandas=True))
 
 
 def _source_classes(tax: Taxonomy, mapped: list) -> pa.Table:
-    """Every source class with its WNID, how it was mapped, and the classes its labels go to."""
-    index = tax.dag.index
-    rows = {"source": [], "source_class": [], "wnid": [], "method": [], "score": [], "class_indices": []}
+    """Every source class with its WNID, how it was mapped, and the classes its positives and its
+    verified negatives go to."""
+    rows = {"source": [], "source_class": [], "wnid": [], "method": [], "score": [], "class_indices": [],
+            "negative_class_indices": []}
     for m in mapped:
-        for sid, wnid, method, score in zip(m.ids, m.wnids, m.methods, m.scores):
-            rows["source"].append(m.source)
-            rows["source_class"].append(sid)
-            rows["wnid"].append(wnid)
-            rows["method"].append(method)
-            rows["score"].append(score)
-            rows["class_indices"].append(sorted(index[w] for w in tax.nearest(wnid)) if wnid else [])
+        targets = label_targets(tax, m.wnids)
+        rows["source"] += [m.source] * len(m.ids)
+        rows["source_class"] += m.ids
+        rows["wnid"] += m.wnids
+        rows["method"] += m.methods
+        rows["score"] += m.scores
+        rows["class_indices"] += [targets.row(i) for i in range(len(m.ids))]
+        rows["negative_class_indices"] += [targets.row(len(m.ids) + i) for i in range(len(m.ids))]
     table = pa.table(rows, schema=pa.schema([("source", pa.string()), ("source_class", pa.string()),
-                                             ("wnid", pa.string()), ("method", pa.string()),
-                                             ("score", pa.float32()), ("class_indices", pa.list_(pa.int32()))]))
+                                             ("wnid", pa.string()), ("method", pa.string()), ("score", pa.float32()),
+                                             ("class_indices", pa.list_(pa.int32())),
+                                             ("negative_class_indices", pa.list_(pa.int32()))]))
     return table.sort_by([("source", "ascending"), ("source_class", "ascending")])
 
 
@@ -241,7 +285,7 @@ def _summary(sources: list, mapped: list, counts: dict, classes: pa.Table, hiera
             warnings.append(f"{m.source}: {len(unmapped)} of {len(m.ids)} classes not mapped to WordNet "
                             f"(their labels are left out), e.g. {sorted(unmapped)[:5]}")
     return {"counts": {"sources": {s.name: s.counts for s in sources},
-                       "images": {split: n for split, (_, n) in sorted(counts.items())},
+                       "images": {split: c["usable"] for split, c in sorted(counts.items())},
                        "classes": classes.num_rows, "edges": hierarchy.num_rows},
             "warnings": warnings}
 

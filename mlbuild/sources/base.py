@@ -38,6 +38,9 @@ class SourceAdapter:
 
     name: str
     label_kind: str = "wnid"
+    #: label_source values that form label sets of their own (evaluation sets with several ground
+    #: truths, e.g. ImageNet ReaL): the build writes each as `<set>_labels`, apart from `labels`.
+    label_sets: tuple[str, ...] = ()
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -202,6 +202,7 @@ class IlsvrcVal(SourceAdapter):
             raise MlbuildError("ImageNet ReaL needs sorted_order (LOC_synset_mapping.txt)")
         super().__init__(config.name)
         self.config = config
+        self.label_sets = ("real",) if config.real is not None else ()
 
     def _truth(self) -> pa.Table:
         if self.config.solution is not None:

@@ -21,9 +21,11 @@ import pyarrow.compute as pc
 
 from mlbuild._util.parquet import write_table
 from mlbuild._util.resources import wordnet_map
+from mlbuild.classes.closure import Closure
 from mlbuild.classes.normalize import OPENIMAGES_MAP, read_class_map
 from mlbuild.classes.taxonomy import Taxonomy
-from mlbuild.labels.propagate import Closure, propagate
+from mlbuild.labels.label_rows import LabelRows
+from mlbuild.labels.propagate import propagate
 from mlbuild.sources.coco import Coco, CocoConfig
 from mlbuild.sources.ilsvrc import IlsvrcVal, IlsvrcValConfig
 from mlbuild.sources.openimages import read_descriptions
@@ -56,8 +58,7 @@ def ilsvrc_manifest(data: Path, tax: Taxonomy) -> pa.Table:
         row = pc.index_in(part.column("image_id"), value_set=images.column("image_id")).to_numpy()
         cls = np.array([tax.dag.index[w] for w in part.column("source_class").to_pylist()], np.int32)
         order = np.argsort(row, kind="stable")
-        result = propagate(images.num_rows, row[order], cls[order], np.ones(len(row), np.float32),
-                           row[:0], cls[:0], up)
+        result = propagate(images.num_rows, LabelRows.of(row[order], cls[order]), up)
         columns[f"{name}_direct"] = result.direct
         columns[f"{name}_labels"] = result.labels
     real_seen = pc.is_in(images.column("image_id"), value_set=labels.filter(
