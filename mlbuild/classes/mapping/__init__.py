@@ -20,7 +20,7 @@ __all__ = ["Context", "Mapping", "NameMapper", "TagMapper", "TagMapping", "map_c
            "openimages_wnids"]
 
 
-def map_names(names: Sequence[str], tags: bool = False, vocabulary: Iterable[str] = (),
+def map_names(names: Sequence[str], tags: bool = False, vocabulary: Iterable[str] | None = None,
               min_score: float = 0.3) -> list[Mapping]:
     """One mapping per name; with `tags`, per tag: its best-scoring noun phrase (`#goldenretriever`)."""
     mapper = NameMapper(vocabulary=vocabulary, min_score=min_score)

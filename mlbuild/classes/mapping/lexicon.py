@@ -15,13 +15,16 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from mlbuild.classes import wordnet as wordnet_module
+from mlbuild._util.resources import wordnet_map
 from mlbuild.classes.mapping import text, wordlist
+from mlbuild.classes.mapping.tables import VISUAL_WNIDS, read_visual_wnids
 from mlbuild.classes.wordnet import Synset, WordNet
 from mlbuild.classes.wordnet.graph import NOUN_SUFFIXES
 
 IS_A = ("hypernym", "instance_hypernym")
 ALL_RELATIONS = wordnet_module.RELATIONS
 _GLOSS_WORD_LIMIT = 40
+MORPH_BESIDE_EXACT = 0.2   # `Glasses`: spectacles before several glasses (the exact lemma is the name)
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,21 @@ class Candidate:
     count: int
     prior: float
     tier: str
+
+
+@dataclass(frozen=True)
+class Shares:
+    """How the visual vocabulary spreads over lexnames and specific ancestors (fractions, floored)."""
+
+    lexnames: dict[str, float]
+    ancestors: dict[int, float]
+    floor: float
+
+    def lexname(self, name: str) -> float:
+        return self.lexnames.get(name, self.floor)
+
+    def ancestor(self, row: int) -> float:
+        return self.ancestors.get(row, self.floor)
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,7 @@ class Lexicon:
         self.lineage = lru_cache(maxsize=50_000)(self._lineage)
         self.gloss_stems = lru_cache(maxsize=100_000)(self._gloss_stems)
         self.ancestors = lru_cache(maxsize=400_000)(self._ancestors)
+        self.specific_lineage = lru_cache(maxsize=200_000)(self._specific_lineage)
         self._parent_lists: dict[tuple[str, ...], list[list[int]]] = {}
 
     @staticmethod
@@ -109,14 +128,14 @@ class Lexicon:
     def _candidates(self, keys: tuple[str, ...]) -> tuple[Candidate, ...]:
         """Senses of the exact lemma keys and their noun base forms; separator variants if neither exists.
 
-        Base forms count half when the exact form is a lemma too (`glasses` is spectacles
+        Base forms count MORPH_BESIDE_EXACT when the exact form is a lemma too (`glasses` is spectacles
         before it is the plural of `glass`).
         """
         exact = [k for k in keys if k in self.noun_keys]
         morph = [f for k in keys for f in self.noun_forms(k)[1:] if f in self.noun_keys]
         if exact or morph:
             found = self._senses(exact, "exact_lemma", 1.0) + self._senses(morph, "morphology",
-                                                                          0.5 if exact else 1.0)
+                                                                          MORPH_BESIDE_EXACT if exact else 1.0)
         else:
             squashed = {text.squash(f) for k in keys for f in self.noun_forms(k)}
             variant = sorted({lemma for s in squashed for lemma in self._squashed.get(s, ())})
@@ -159,6 +178,10 @@ class Lexicon:
         seen.discard(row)
         return frozenset(seen)
 
+    def _specific_lineage(self, row: int, min_depth: int) -> frozenset[int]:
+        """The row and its is-a ancestors that have at least min_depth ancestors themselves."""
+        return frozenset(a for a in (row, *self.ancestors(row)) if len(self.ancestors(a)) >= min_depth)
+
     def _parents(self, relations: tuple[str, ...]) -> list[list[int]]:
         """Parent rows of every row through the relations, as Python lists (fast to walk), built once."""
         if relations in self._parent_lists:
@@ -187,6 +210,30 @@ class Lexicon:
             frontier = reached & ~above
             above |= reached
         return member, above
+
+    @cached_property
+    def visual_masks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`vocabulary_masks` of the shipped visual vocabulary (ImageNet-21k), and a mask of its
+        synsets known to have at least 500 images; built once."""
+        wnids, frequent = read_visual_wnids(wordnet_map(VISUAL_WNIDS))
+        member, above = self.vocabulary_masks([self.wn.row(w) for w in wnids])
+        many = np.zeros_like(member)
+        many[[self.wn.row(w) for w in frequent]] = True
+        return member, above, many
+
+    @lru_cache(maxsize=2)  # noqa: B019 - one per depth on the shared lexicon
+    def visual_shares(self, min_depth: int) -> Shares:
+        """Fractions of the visual vocabulary per lexname and per specific ancestor (list coherence's baseline)."""
+        member = self.visual_masks[0]
+        rows = np.flatnonzero(member).tolist()
+        lexnames: dict[str, float] = defaultdict(float)
+        ancestors: dict[int, float] = defaultdict(float)
+        for row in rows:
+            lexnames[self.synsets[row].lexname] += 1
+            for a in self.specific_lineage(row, min_depth):
+                ancestors[a] += 1
+        n = float(len(rows))
+        return Shares({k: v / n for k, v in lexnames.items()}, {k: v / n for k, v in ancestors.items()}, 1.0 / n)
 
     def _lineage(self, row: int) -> Lineage:
         """Lemma keys and word stems of the synset and all its ancestors (every relation), plus its lexname."""

@@ -15,10 +15,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from mlbuild._util.resources import wordnet_map
+from mlbuild.classes.vocabulary import read_vocab_file
 from mlbuild.classes.wordnet import WordNet
 from mlbuild.errors import InputError
 
 OPENIMAGES_TABLE = "openimages_wordnet.csv"
+VISUAL_WNIDS = "visual_wnids.txt"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,15 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[object
         fh.write(buffer.getvalue())
         fh.flush()
         os.fsync(fh.fileno())
+    os.replace(partial, path)
+    return path
+
+
+def write_lines(path: Path, lines: Iterable[str]) -> Path:
+    """Write text lines (LF) through a temporary file and an atomic rename."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     os.replace(partial, path)
     return path
 
@@ -76,6 +87,14 @@ def read_overrides(path: Path, key: str, wordnet: WordNet) -> dict[str, Override
             raise InputError(path, f"{name!r} already overridden on line {out[name].line}", line=line, field=key)
         out[name] = Override(wnid, (row["note"] or "").strip(), line)
     return out
+
+
+def read_visual_wnids(path: Path) -> tuple[list[str], list[str]]:
+    """The shipped visual vocabulary: every WNID, and those marked as having 500+ images."""
+    wnids = read_vocab_file(path)
+    with open(path, encoding="utf-8") as fh:
+        frequent = [line.split("\t")[0] for line in fh if line.rstrip("\n").endswith("\t500")]
+    return wnids, frequent
 
 
 @lru_cache(maxsize=2)
