@@ -98,9 +98,9 @@ def imagenet_det200(data: Path) -> list[Entry]:
 
 
 def tencent(data: Path) -> list[Entry]:
-    """Tencent ML-Images class names (first lemma of each WNID)."""
+    """Tencent ML-Images class names (their first lemma; the file lists all of them, comma-separated)."""
     rows = [line.split("\t") for line in _lines(data / "tencent/dictionary_and_semantic_hierarchy.txt")[1:]]
-    return [(r[3], frozenset([r[1]])) for r in rows]
+    return [(r[3].split(",")[0].strip(), frozenset([r[1]])) for r in rows]
 
 
 def wordtree(data: Path) -> list[Entry]:

@@ -178,6 +178,15 @@ class Lexicon:
         seen.discard(row)
         return frozenset(seen)
 
+    def hyponyms(self, row: int, depth: int) -> list[int]:
+        """Rows below row through hyponym links, up to depth levels, nearest first (no instances)."""
+        indptr, targets = self.wn.inverse("hypernym")
+        out, level = [], [row]
+        for _ in range(depth):
+            level = [c for r in level for c in targets[indptr[r]:indptr[r + 1]].tolist()]
+            out.extend(level)
+        return list(dict.fromkeys(out))
+
     def _specific_lineage(self, row: int, min_depth: int) -> frozenset[int]:
         """The row and its is-a ancestors that have at least min_depth ancestors themselves."""
         return frozenset(a for a in (row, *self.ancestors(row)) if len(self.ancestors(a)) >= min_depth)

@@ -28,7 +28,7 @@ import numpy as np
 
 from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.coherence import ListContext
-from mlbuild.classes.mapping.compounds import Head, head_noun, namespace_prefixes
+from mlbuild.classes.mapping.compounds import Head, head_noun, namespace_prefixes, specific_hyponyms
 from mlbuild.classes.mapping.lexicon import ALL_RELATIONS, IS_A, Candidate, Lexicon
 
 LEXNAME_PRIOR = {
@@ -40,7 +40,8 @@ LEXNAME_PRIOR = {
     "noun.feeling": 0.3, "noun.quantity": 0.2, "noun.time": 0.2, "noun.cognition": 0.2,
     "noun.relation": 0.2, "noun.motive": 0.2,
 }
-TIER_CONFIDENCE = {"exact_lemma": 1.0, "morphology": 0.95, "variant": 0.9, "head_noun": 0.6}
+TIER_CONFIDENCE = {"exact_lemma": 1.0, "morphology": 0.95, "variant": 0.9, "specific_hyponym": 0.8, "head_noun": 0.6}
+COMPOUND_TIERS = ("specific_hyponym", "head_noun")
 # Qualifier match strength -> weight: 0 none, 1 gloss word or related kind, 2 word of an ancestor's
 # lemma or the lexname, 3 an ancestor's lemma, 4 the qualifier's first sense is an ancestor.
 QUALIFIER_WEIGHT = (0.0, 3.0, 10.0, 30.0, 60.0)
@@ -53,6 +54,7 @@ VOCAB_WEIGHT, VOCAB_ANCESTOR_WEIGHT = 4.0, 1.3
 FREQUENT_WEIGHT = 3.0          # a visual synset known to have 500+ images
 INSTANCE_WEIGHT, PROPER_CASE_WEIGHT = 0.5, 0.5
 CONTEXT_WEIGHT, MAX_CONTEXT_OVERLAP = 0.5, 3   # per shared context stem: a tie-breaker, not a veto
+DESCRIPTION_WEIGHT, MAX_DESCRIPTION_OVERLAP = 2.0, 5   # per stem a given definition shares with the gloss
 CONJUNCTIONS = frozenset({"and", "or"})
 HEAD_LEMMA_WEIGHT = 4.0        # the name is the synset's first (head) lemma: its most usual name
 PLANT_BESIDE_FOOD_WEIGHT = 0.25
@@ -67,6 +69,7 @@ class Context:
     wholes: tuple[int, ...] = ()
     children: tuple[int, ...] = ()
     words: tuple[str, ...] = ()
+    description: tuple[str, ...] = ()         # words of a definition given with the name (gloss evidence)
     coherence: ListContext | None = None
     own: tuple[int, float] | None = None     # this name's first-pass choice, left out of `coherence`
 
@@ -144,6 +147,11 @@ class NameMapper:
         own = tuple(head.phrase.split())
         modifiers = tuple(w for w in parsed.base if w not in own and w not in text.STOP_WORDS)
         weighed = self._weigh(head.candidates, parsed, replace(context, words=context.words + modifiers), own)
+        likeliest = [head.candidates[i].row for i in np.argsort(-weighed.weights, kind="stable")]
+        specific = specific_hyponyms(self.lex, likeliest, modifiers, self._vocab)
+        if specific:  # `Bicycle helmet`: the helmet whose gloss names bicycles, before any helmet
+            return self._decide(name, "specific_hyponym", self._weigh(specific, parsed, context, own),
+                                f"head={head.phrase}")
         return self._decide(name, "head_noun", weighed, f"head={head.phrase}")
 
     def map_all(self, names: Sequence[str], contexts: Sequence[Context | None] | None = None) -> list[Mapping]:
@@ -151,19 +159,20 @@ class NameMapper:
         namespaces = self.namespaces_of(names)
         contexts = [c or Context() for c in contexts] if contexts else [Context()] * len(names)
         first = [self.map(n, c, namespaces) for n, c in zip(names, contexts)]
-        return self.rethink(names, contexts, first, namespaces)
+        coherence = self.list_context(names, first)
+        return [self.map(n, self.joined(c, coherence, m), namespaces) if coherence and m.runner_up else m
+                for n, c, m in zip(names, contexts, first)]
 
-    def rethink(self, names: Sequence[str], contexts: Sequence[Context], first: list[Mapping],
-                namespaces: frozenset[str] | None = None) -> list[Mapping]:
-        """Map again the names that had a choice, with the other names' first choices as evidence."""
-        rows = [self.lex.wn.row(m.wnid) if m.mapped else -1 for m in first]
+    def list_context(self, names: Sequence[str], first: Sequence[Mapping]) -> ListContext | None:
+        """The evidence a list's first-pass answers give about each of its names (None if none mapped)."""
         cased = sum(n[:1].islower() for n in names) * 2 > len(names)
-        coherence = ListContext.of(self.lex, ((r, m.score) for r, m in zip(rows, first) if r >= 0), cased)
-        if coherence.total <= 0:
-            return first
-        return [self.map(n, replace(c, coherence=coherence, own=(r, m.score) if r >= 0 else None), namespaces)
-                if m.runner_up else m
-                for n, c, m, r in zip(names, contexts, first, rows)]
+        chosen = [(self.lex.wn.row(m.wnid), m.score) for m in first if m.mapped]
+        return ListContext.of(self.lex, chosen, cased) if chosen else None
+
+    def joined(self, context: Context | None, coherence: ListContext | None, first: Mapping) -> Context:
+        """The context plus the list's coherence evidence, this name's own first answer left out."""
+        own = (self.lex.wn.row(first.wnid), first.score) if first.mapped else None
+        return replace(context or Context(), coherence=coherence, own=own)
 
     def namespaces_of(self, names: Sequence[str]) -> frozenset[str]:
         """The mapper's namespace prefixes if it was given some, else those of this list."""
@@ -213,6 +222,10 @@ class NameMapper:
         if context.words:
             words = self._context_stems(context.words) - {text.stem(w) for w in own or parsed.base}
             weights *= [1.0 + CONTEXT_WEIGHT * min(len(words & self.lex.gloss_stems(r)), MAX_CONTEXT_OVERLAP)
+                        for r in rows]
+        if context.description:
+            said = {text.stem(w) for w in context.description if w not in text.STOP_WORDS}
+            weights *= [1.0 + DESCRIPTION_WEIGHT * min(len(said & self.lex.gloss_stems(r)), MAX_DESCRIPTION_OVERLAP)
                         for r in rows]
         if context.coherence is not None and len(rows) > 1:
             weights *= context.coherence.factors(self.lex, rows, context.own)
@@ -299,7 +312,7 @@ class NameMapper:
         cands, weights = weighed.candidates, weighed.weights
         order = np.argsort(-weights, kind="stable")
         best = int(order[0])
-        tier = tier if tier == "head_noun" else cands[best].tier  # `Glasses`: exact, or a plural of glass
+        tier = tier if tier in COMPOUND_TIERS else cands[best].tier  # `Glasses`: exact, or a plural of glass
         syn = self.lex.synsets[cands[best].row]
         share = float(weights[best] / weights.sum())
         score = round(share * TIER_CONFIDENCE[tier], 3)
@@ -316,7 +329,7 @@ class NameMapper:
             return Mapping(name, reason="ambiguous_low_score", score=score, evidence=f"{evidence};best={syn.name}",
                            runner_up=runner_up[0], runner_up_score=runner_up[1])
         method = tier
-        if len(cands) > 1 and tier != "head_noun":
+        if len(cands) > 1 and tier not in COMPOUND_TIERS:
             if weighed.qualifier.size and weighed.qualifier[best] > 0:
                 method = "qualifier"
             elif weighed.hierarchy[best] > 1.0:
