@@ -9,25 +9,23 @@ class points to the classes its labels go to: itself, or its nearest kept ancest
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
-from mlbuild._util.resources import wordnet_map
 from mlbuild.classes import wordnet
+from mlbuild.classes.mapping.tables import openimages_scores, openimages_wnids, read_class_map
 from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.classes.vocabulary import read_vocab_file
 from mlbuild.config import ClassesConfig, TaxonomyConfig
 from mlbuild.errors import InputError
 from mlbuild.labels.propagate import Closure
 
-OPENIMAGES_MAP = "openimages_wordnet.csv"
-
 
 @dataclass
 class SourceClasses:
-    """The distinct class ids one source used, in first-seen order, and their WNIDs (None = unmapped)."""
+    """The distinct class ids one source used, in first-seen order, their WNIDs (None = unmapped) and how
+    each was found: method, score, the runner-up sense and its score (for review), and the further
+    concepts of a multi-concept tag (`#dogsandcats`: dog, then cat in `also`)."""
 
     source: str
     kind: str
@@ -35,10 +33,17 @@ class SourceClasses:
     wnids: list[str | None] = field(default_factory=list)
     methods: list[str] = field(default_factory=list)
     scores: list[float | None] = field(default_factory=list)   # the mapper's score; 1 for ids; None = not scored
+    runner_ups: list[str | None] = field(default_factory=list)
+    runner_up_scores: list[float] = field(default_factory=list)
+    also: list[tuple[str, ...]] = field(default_factory=list)
 
     def unmapped(self) -> list[str]:
         """Source class ids that have no WNID."""
         return [i for i, w in zip(self.ids, self.wnids) if w is None]
+
+    def targets(self, i: int) -> list[str]:
+        """Every WNID source class i stands for (its WNID and the further concepts of a tag)."""
+        return [w for w in (self.wnids[i], *(self.also[i] if self.also else ())) if w]
 
 
 def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path | None = None) -> SourceClasses:
@@ -55,46 +60,45 @@ def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path |
     elif kind == "synset":
         pairs = [(wn.synset(i).wnid if wn.has(i) else None, "synset_name") for i in ids]
     elif kind == "mid":
-        table = read_class_map(str(wordnet_map(OPENIMAGES_MAP)))
+        table = openimages_wnids()
         pairs = [(table.get(i), "openimages_map") for i in ids]
-        shipped = read_map_scores(str(wordnet_map(OPENIMAGES_MAP)))
+        shipped = openimages_scores()
         scores = [shipped.get(i) for i in ids]
     elif kind in ("name", "tag"):
-        from mlbuild.classes.mapping import map_names
-        mappings = map_names(ids, tags=kind == "tag")
-        pairs, scores = [(m.wnid, m.method) for m in mappings], [m.score for m in mappings]
+        return _mapped_names(out, ids, kind)
     else:
         raise InputError(source, f"unknown label kind {kind!r}", field="label_kind")
     out.wnids = [w or None for w, _ in pairs]
     out.methods = [m if w else "unmapped" for w, m in pairs]
     out.scores = scores
+    out.runner_ups, out.runner_up_scores = [None] * len(ids), [0.0] * len(ids)
     return out
 
 
-@lru_cache(maxsize=4)
-def read_class_map(path: str) -> dict[str, str]:
-    """Source class -> WNID from a CSV with `mid` (or `source_class`) and `wnid`; blank wnid = unmapped."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        names = set(reader.fieldnames or [])
-        key = "mid" if "mid" in names else "source_class"
-        if not {key, "wnid"} <= names:
-            raise InputError(path, "a class map needs `mid` or `source_class`, and `wnid` columns", line=1)
-        return {row[key]: row["wnid"] for row in reader if row["wnid"]}
+def _mapped_names(out: SourceClasses, ids: list[str], kind: str) -> SourceClasses:
+    """Names or tags mapped as one list (jointly disambiguated), with scores and runner-ups."""
+    from mlbuild.classes.mapping import NameMapper, TagMapper, concepts
 
-
-@lru_cache(maxsize=1)
-def read_map_scores(path: str) -> dict[str, float]:
-    """MID -> the shipped mapping's score (its `score` column)."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        return {row["mid"]: float(row["score"]) for row in csv.DictReader(fh) if row.get("score")}
+    mapper = NameMapper()
+    if kind == "tag":
+        found = [concepts(t) for t in TagMapper(mapper).map_all(ids)]
+    else:
+        found = [[m] for m in mapper.map_all(ids)]
+    best = [f[0] for f in found]
+    out.wnids = [m.wnid or None for m in best]
+    out.methods = [m.method if m.mapped else "unmapped" for m in best]
+    out.scores = [m.score for m in best]
+    out.runner_ups = [m.runner_up or None for m in best]
+    out.runner_up_scores = [m.runner_up_score for m in best]
+    out.also = [tuple(m.wnid for m in f[1:] if m.mapped) for f in found]
+    return out
 
 
 def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig) -> Taxonomy:
     """The merged vocabulary of every mapped source class, with the config's custom operations."""
     tax = Taxonomy(relations=config.relations)
     for classes in all_classes:
-        pairs = [(wnid, f"{classes.source}:{sid}") for sid, wnid in zip(classes.ids, classes.wnids) if wnid]
+        pairs = [(wnid, f"{classes.source}:{sid}") for i, sid in enumerate(classes.ids) for wnid in classes.targets(i)]
         tax.add_all([w for w, _ in pairs], source_ids=[s for _, s in pairs])
     for op in config.merge:
         tax.merge(op["from"], into=op["into"])
@@ -126,7 +130,7 @@ def _wnids(spec: str) -> list[str]:
 def class_targets(tax: Taxonomy, classes: SourceClasses) -> Closure:
     """CSR: source class code -> the class indices its labels go to (empty when unmapped)."""
     index = tax.dag.index
-    rows = [sorted(index[w] for w in tax.nearest(wnid)) if wnid else [] for wnid in classes.wnids]
+    rows = [sorted({index[w] for wnid in classes.targets(i) for w in tax.nearest(wnid)}) for i in range(len(classes.ids))]
     return Closure.from_lists(rows)
 
 

@@ -211,21 +211,29 @@ def _with_counts(classes: pa.Table, counts: dict[str, tuple[np.ndarray, int]]) -
 
 
 def _source_classes(tax: Taxonomy, mapped: list) -> pa.Table:
-    """Every source class with its WNID, how it was mapped, and the classes its labels go to."""
+    """Every source class with its WNID, how it was mapped (method, score, runner-up sense and its
+    score, for review), further concepts of a tag, and the classes its labels go to."""
     index = tax.dag.index
-    rows = {"source": [], "source_class": [], "wnid": [], "method": [], "score": [], "class_indices": []}
+    rows: dict[str, list] = {c: [] for c in SOURCE_CLASS_SCHEMA.names}
     for m in mapped:
-        for sid, wnid, method, score in zip(m.ids, m.wnids, m.methods, m.scores):
+        for i, sid in enumerate(m.ids):
             rows["source"].append(m.source)
             rows["source_class"].append(sid)
-            rows["wnid"].append(wnid)
-            rows["method"].append(method)
-            rows["score"].append(score)
-            rows["class_indices"].append(sorted(index[w] for w in tax.nearest(wnid)) if wnid else [])
-    table = pa.table(rows, schema=pa.schema([("source", pa.string()), ("source_class", pa.string()),
-                                             ("wnid", pa.string()), ("method", pa.string()),
-                                             ("score", pa.float32()), ("class_indices", pa.list_(pa.int32()))]))
+            rows["wnid"].append(m.wnids[i])
+            rows["method"].append(m.methods[i])
+            rows["score"].append(m.scores[i])
+            rows["runner_up"].append(m.runner_ups[i])
+            rows["runner_up_score"].append(m.runner_up_scores[i])
+            rows["also_wnids"].append(list(m.also[i]) if m.also else [])
+            rows["class_indices"].append(sorted({index[w] for wnid in m.targets(i) for w in tax.nearest(wnid)}))
+    table = pa.table(rows, schema=SOURCE_CLASS_SCHEMA)
     return table.sort_by([("source", "ascending"), ("source_class", "ascending")])
+
+
+SOURCE_CLASS_SCHEMA = pa.schema([("source", pa.string()), ("source_class", pa.string()), ("wnid", pa.string()),
+                                 ("method", pa.string()), ("score", pa.float32()), ("runner_up", pa.string()),
+                                 ("runner_up_score", pa.float32()), ("also_wnids", pa.list_(pa.string())),
+                                 ("class_indices", pa.list_(pa.int32()))])
 
 
 def _summary(sources: list, mapped: list, counts: dict, classes: pa.Table, hierarchy: pa.Table) -> dict:

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from mlbuild._util.parquet import write_table
 from mlbuild._util.resources import wordnet_map
-from mlbuild.classes.normalize import OPENIMAGES_MAP, read_class_map
+from mlbuild.classes.mapping.tables import openimages_wnids
 from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.classes.vocabulary import read_vocab_file
 from mlbuild.labels.propagate import Closure, propagate
@@ -35,7 +35,7 @@ def unified_vocabulary(data: Path) -> Taxonomy:
     tax = Taxonomy()
     tax.add_all(read_vocab_file(data / "imagenet21k" / "imagenet22k_synsets.txt"), source="imagenet21k")
     mids = read_descriptions(data / "openimages" / "oidv6-class-descriptions.csv").column("LabelName").to_pylist()
-    mapping = read_class_map(str(wordnet_map(OPENIMAGES_MAP)))
+    mapping = openimages_wnids()
     pairs = [(mapping[m], f"openimages:{m}") for m in mids if m in mapping]
     tax.add_all([w for w, _ in pairs], source_ids=[s for _, s in pairs])
     return tax

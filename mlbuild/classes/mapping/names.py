@@ -54,6 +54,7 @@ VOCAB_WEIGHT, VOCAB_ANCESTOR_WEIGHT = 4.0, 1.3
 FREQUENT_WEIGHT = 3.0          # a visual synset known to have 500+ images
 INSTANCE_WEIGHT, PROPER_CASE_WEIGHT = 0.5, 0.5
 CONTEXT_WEIGHT, MAX_CONTEXT_OVERLAP = 0.5, 3   # per shared context stem: a tie-breaker, not a veto
+COMPOUND_CONTEXT_WEIGHT = 20.0    # a context word and the name form a lemma below this sense
 DESCRIPTION_WEIGHT, MAX_DESCRIPTION_OVERLAP = 2.0, 5   # per stem a given definition shares with the gloss
 CONJUNCTIONS = frozenset({"and", "or"})
 HEAD_LEMMA_WEIGHT = 4.0        # the name is the synset's first (head) lemma: its most usual name
@@ -223,6 +224,7 @@ class NameMapper:
             words = self._context_stems(context.words) - {text.stem(w) for w in own or parsed.base}
             weights *= [1.0 + CONTEXT_WEIGHT * min(len(words & self.lex.gloss_stems(r)), MAX_CONTEXT_OVERLAP)
                         for r in rows]
+            weights *= self._compound_context(rows, own or parsed.base, context.words)
         if context.description:
             said = {text.stem(w) for w in context.description if w not in text.STOP_WORDS}
             weights *= [1.0 + DESCRIPTION_WEIGHT * min(len(said & self.lex.gloss_stems(r)), MAX_DESCRIPTION_OVERLAP)
@@ -232,6 +234,17 @@ class NameMapper:
             if context.coherence.cased and parsed.base_text[:1].isupper():
                 weights *= [1.0 if c.lemma[:1].isupper() else PROPER_CASE_WEIGHT for c in candidates]
         return _Weighed(candidates, weights, qualifier, hierarchy)
+
+    def _compound_context(self, rows: list[int], own: tuple[str, ...], words: tuple[str, ...]) -> np.ndarray:
+        """Senses above a lemma that a context word forms with the name (`#bat` beside `#baseball`:
+        `baseball bat` is a lemma, under the club sense of bat) weigh COMPOUND_CONTEXT_WEIGHT more."""
+        name = "_".join(own)
+        compounds = [c.row for w in words for key in (f"{w}_{name}", f"{name}_{w}")
+                     for c in self.lex.candidates((key,)) if c.tier == "exact_lemma"]
+        if not compounds:
+            return np.ones(len(rows))
+        above = set(compounds).union(*(self.lex.ancestors(c) for c in compounds))
+        return np.where([r in above for r in rows], COMPOUND_CONTEXT_WEIGHT, 1.0)
 
     def _fruit_over_plant(self, rows: list[int], parsed: text.ParsedName, context: Context) -> np.ndarray:
         """Plant senses weigh less when the same name has a food sense (the fruit one photographs),

@@ -97,8 +97,24 @@ def read_visual_wnids(path: Path) -> tuple[list[str], list[str]]:
     return wnids, frequent
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=4)
+def read_class_map(path: str) -> dict[str, str]:
+    """Source class -> WNID from a CSV with `mid` (or `source_class`) and `wnid`; blank wnid = unmapped."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        columns = set(next(csv.reader(fh), []))
+    key = "mid" if "mid" in columns else "source_class"
+    if not {key, "wnid"} <= columns:
+        raise InputError(path, "a class map needs `mid` or `source_class`, and `wnid` columns", line=1)
+    return {row[key]: row["wnid"] for _, row in read_csv(Path(path), (key, "wnid")) if row["wnid"]}
+
+
+@lru_cache(maxsize=1)
+def openimages_scores(path: str | None = None) -> dict[str, float]:
+    """MID -> the shipped Open Images mapping's score (its `score` column)."""
+    source = Path(path) if path else wordnet_map(OPENIMAGES_TABLE)
+    return {row["mid"]: float(row["score"]) for _, row in read_csv(source, ("mid", "score")) if row["score"]}
+
+
 def openimages_wnids(path: str | None = None) -> dict[str, str]:
     """MID -> WNID of every mapped class in the shipped Open Images table (or the table at path)."""
-    source = Path(path) if path else wordnet_map(OPENIMAGES_TABLE)
-    return {row["mid"]: row["wnid"] for _, row in read_csv(source, ("mid", "wnid")) if row["wnid"]}
+    return read_class_map(str(path or wordnet_map(OPENIMAGES_TABLE)))
