@@ -130,7 +130,8 @@ def _wnids(spec: str) -> list[str]:
 def class_targets(tax: Taxonomy, classes: SourceClasses) -> Closure:
     """CSR: source class code -> the class indices its labels go to (empty when unmapped)."""
     index = tax.dag.index
-    rows = [sorted({index[w] for wnid in classes.targets(i) for w in tax.nearest(wnid)}) for i in range(len(classes.ids))]
+    rows = [sorted({index[w] for wnid in classes.targets(i) for w in tax.nearest(wnid)})
+            for i in range(len(classes.ids))]
     return Closure.from_lists(rows)
 
 

@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlbuild._util.parquet import write_table
-from mlbuild._util.resources import wordnet_map
 from mlbuild.classes.mapping.tables import openimages_wnids
 from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.classes.vocabulary import read_vocab_file

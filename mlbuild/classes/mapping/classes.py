@@ -1,8 +1,8 @@
 """Map a source's whole class list: names, then its own hierarchy as evidence, then reviewed overrides.
 
 The first pass maps every name alone (with its description, if the list has one), the second
-with the senses chosen for the whole list as coherence evidence (see `coherence`). Classes in the source hierarchy are then
-mapped again, parents before children, with evidence from their neighbours: the
+with the senses chosen for the whole list as coherence evidence (see `coherence`). Classes in
+the source hierarchy are then mapped again, parents before children, with evidence from their neighbours: the
 synsets of the nearest mapped is-a parents, of part-of wholes, and of the mapped
 is-a children (so `Drink` over `Beer`, `Wine`, `Juice` means the beverage, not a
 serving). Overrides are fixed from the start, so a corrected parent already

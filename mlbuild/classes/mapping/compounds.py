@@ -16,10 +16,11 @@ epithet, not a kind. So the head noun is used only when
 - the head is a common noun, not a number or a proper name (`Captain america` is not
   a kind of America): instance synsets are not head candidates.
 
-Before the head noun itself, a hyponym of its two likeliest senses (within `HYPONYM_DEPTH` levels, and
-in the visual vocabulary) whose lemmas or gloss contain every modifier is looked for: `Bicycle helmet` is the crash helmet ("a padded
-helmet worn by people riding bicycles..."), `Potted plant` the pot plant. Such a synset is
-more specific than the head noun and is what the name means.
+Before the head noun itself, a hyponym of its two likeliest senses (within `HYPONYM_DEPTH`
+levels) whose lemma words contain every modifier, or a visual one whose gloss does, is looked
+for: `Bicycle helmet` is the crash helmet ("a padded helmet worn by people riding bicycles..."),
+`Potted plant` the pot plant. Such a synset is more specific than the head noun and is what
+the name means. A modifier that is a function word (`Off-road vehicle`) stops the search.
 
 `X of Y` names map through X (`Bowl of rice` -> bowl). Coordinated modifiers share
 the last word as head (`Salt and pepper shakers` -> shaker, not pepper shaker).
@@ -78,9 +79,9 @@ def specific_hyponyms(lex: Lexicon, heads: list[int], modifiers: tuple[str, ...]
                       visual: np.ndarray | None) -> tuple[Candidate, ...]:
     """Hyponyms of the likeliest head senses whose lemma words contain every modifier's stem, or
     visual ones whose gloss does."""
-    stems = {text.stem(m) for m in modifiers if m.isalpha()}
-    if not stems or len(stems) != len(modifiers):
+    if not modifiers or any(m in text.STOP_WORDS or not m.isalpha() for m in modifiers):
         return ()
+    stems = {text.stem(m) for m in modifiers}
     found = []
     for row in dict.fromkeys(r for head in heads[:HEAD_SENSES] for r in lex.hyponyms(head, HYPONYM_DEPTH)):
         named = stems <= {text.stem(w) for lemma in lex.synsets[row].lemmas for w in lemma.lower().split("_")}

@@ -14,8 +14,8 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from mlbuild.classes import wordnet as wordnet_module
 from mlbuild._util.resources import wordnet_map
+from mlbuild.classes import wordnet as wordnet_module
 from mlbuild.classes.mapping import text, wordlist
 from mlbuild.classes.mapping.tables import VISUAL_WNIDS, read_visual_wnids
 from mlbuild.classes.wordnet import Synset, WordNet
@@ -24,6 +24,7 @@ from mlbuild.classes.wordnet.graph import NOUN_SUFFIXES
 IS_A = ("hypernym", "instance_hypernym")
 ALL_RELATIONS = wordnet_module.RELATIONS
 _GLOSS_WORD_LIMIT = 40
+BASELINE_ALL = True
 MORPH_BESIDE_EXACT = 0.2   # `Glasses`: spectacles before several glasses (the exact lemma is the name)
 
 
@@ -233,8 +234,7 @@ class Lexicon:
     @lru_cache(maxsize=2)  # noqa: B019 - one per depth on the shared lexicon
     def visual_shares(self, min_depth: int) -> Shares:
         """Fractions of the visual vocabulary per lexname and per specific ancestor (list coherence's baseline)."""
-        member = self.visual_masks[0]
-        rows = np.flatnonzero(member).tolist()
+        rows = range(len(self.wn)) if BASELINE_ALL else np.flatnonzero(self.visual_masks[0]).tolist()
         lexnames: dict[str, float] = defaultdict(float)
         ancestors: dict[int, float] = defaultdict(float)
         for row in rows:

@@ -149,7 +149,8 @@ class NameMapper:
         modifiers = tuple(w for w in parsed.base if w not in own and w not in text.STOP_WORDS)
         weighed = self._weigh(head.candidates, parsed, replace(context, words=context.words + modifiers), own)
         likeliest = [head.candidates[i].row for i in np.argsort(-weighed.weights, kind="stable")]
-        specific = specific_hyponyms(self.lex, likeliest, modifiers, self._vocab)
+        written = tuple(w for w in parsed.base if w not in own)   # `Off-road vehicle`: `off` changes the sense
+        specific = specific_hyponyms(self.lex, likeliest, written, self._vocab)
         if specific:  # `Bicycle helmet`: the helmet whose gloss names bicycles, before any helmet
             return self._decide(name, "specific_hyponym", self._weigh(specific, parsed, context, own),
                                 f"head={head.phrase}")
@@ -216,8 +217,8 @@ class NameMapper:
         weights *= [HEAD_LEMMA_WEIGHT if self.lex.synsets[c.row].lemmas[0] == c.lemma else 1.0 for c in candidates]
         weights *= self._fruit_over_plant(rows, parsed, context)
         qualifier = self._qualifier_strength(rows, parsed.qualifier)
-        if qualifier.size and qualifier.max() > 0:   # a hard constraint: unmet senses are out
-            weights *= np.asarray(QUALIFIER_WEIGHT)[qualifier]
+        if qualifier.size and qualifier.max() > 0:   # a hard constraint: only the best-matching senses stay
+            weights *= np.where(qualifier == qualifier.max(), np.asarray(QUALIFIER_WEIGHT)[qualifier], 0.0)
         hierarchy = self._hierarchy_weight(rows, context)
         weights *= hierarchy
         if context.words:
