@@ -58,7 +58,7 @@ COMPOUND_CONTEXT_WEIGHT = 20.0    # a context word and the name form a lemma bel
 DESCRIPTION_WEIGHT, MAX_DESCRIPTION_OVERLAP = 2.0, 5   # per stem a given definition shares with the gloss
 CONJUNCTIONS = frozenset({"and", "or"})
 HEAD_LEMMA_WEIGHT = 4.0        # the name is the synset's first (head) lemma: its most usual name
-PLANT_BESIDE_FOOD_WEIGHT = 0.25
+PLANT_BESIDE_FOOD_WEIGHT = 0.1
 PLANT_WORDS = frozenset({"tree", "trees", "plant", "plants", "bush", "shrub", "vine", "flower", "flowers"})
 
 
