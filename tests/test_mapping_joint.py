@@ -177,9 +177,9 @@ def test_overrides_feed_back_into_map_names(tmp_path: Path):
 
 
 def test_build_source_classes_carry_score_and_runner_up(tmp_path: Path):
-    from mlbuild.manifests.writer import _source_classes
     from mlbuild.classes.normalize import build_taxonomy
     from mlbuild.config import TaxonomyConfig
+    from mlbuild.manifests.writer import _source_classes
 
     mapped = [normalize.map_source_classes("s", "name", ["mouse", "keyboard", "laptop"]),
               normalize.map_source_classes("t", "tag", ["#dogsandcats"])]
