@@ -76,17 +76,28 @@ def head_noun(lex: Lexicon, tokens: tuple[str, ...], namespaces: frozenset[str])
 
 
 def specific_hyponyms(lex: Lexicon, heads: list[int], modifiers: tuple[str, ...],
-                      visual: np.ndarray | None) -> tuple[Candidate, ...]:
+                      visual: np.ndarray | None, cache: dict) -> tuple[Candidate, ...]:
     """Hyponyms of the likeliest head senses whose lemma words contain every modifier's stem, or
-    visual ones whose gloss does."""
+    visual ones whose gloss does (memoized in `cache`, one per mapper)."""
     if not modifiers or any(m in text.STOP_WORDS or not m.isalpha() for m in modifiers):
         return ()
-    stems = {text.stem(m) for m in modifiers}
+    key = (tuple(heads[:HEAD_SENSES]), frozenset(text.stem(m) for m in modifiers))
+    if key not in cache:
+        cache[key] = _specific(lex, *key, visual)
+    return cache[key]
+
+
+def _specific(lex: Lexicon, heads: tuple[int, ...], stems: frozenset[str],
+              visual: np.ndarray | None) -> tuple[Candidate, ...]:
     found = []
-    for row in dict.fromkeys(r for head in heads[:HEAD_SENSES] for r in lex.hyponyms(head, HYPONYM_DEPTH)):
-        named = stems <= {text.stem(w) for lemma in lex.synsets[row].lemmas for w in lemma.lower().split("_")}
+    for row in dict.fromkeys(r for head in heads for r in lex.hyponyms(head, HYPONYM_DEPTH)):
+        syn = lex.synsets[row]
+        said = f"{syn.gloss} {' '.join(syn.lemmas)}".lower()
+        if not all(s[:4] in said for s in stems):   # cheap filter before stemming the gloss
+            continue
+        named = stems <= {text.stem(w) for lemma in syn.lemmas for w in lemma.lower().split("_")}
         if named or ((visual is None or visual[row]) and stems <= lex.gloss_stems(row)):
-            found.append(Candidate(row, lex.synsets[row].lemmas[0], 1, 0, 1.0, "specific_hyponym"))
+            found.append(Candidate(row, syn.lemmas[0], 1, 0, 1.0, "specific_hyponym"))
     return tuple(found)
 
 

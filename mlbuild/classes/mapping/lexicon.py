@@ -8,7 +8,7 @@ qualifiers (lineage) and context words (gloss stems) are matched against.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -24,7 +24,6 @@ from mlbuild.classes.wordnet.graph import NOUN_SUFFIXES
 IS_A = ("hypernym", "instance_hypernym")
 ALL_RELATIONS = wordnet_module.RELATIONS
 _GLOSS_WORD_LIMIT = 40
-BASELINE_ALL = True
 MORPH_BESIDE_EXACT = 0.2   # `Glasses`: spectacles before several glasses (the exact lemma is the name)
 
 
@@ -233,16 +232,14 @@ class Lexicon:
 
     @lru_cache(maxsize=2)  # noqa: B019 - one per depth on the shared lexicon
     def visual_shares(self, min_depth: int) -> Shares:
-        """Fractions of the visual vocabulary per lexname and per specific ancestor (list coherence's baseline)."""
-        rows = range(len(self.wn)) if BASELINE_ALL else np.flatnonzero(self.visual_masks[0]).tolist()
-        lexnames: dict[str, float] = defaultdict(float)
-        ancestors: dict[int, float] = defaultdict(float)
-        for row in rows:
-            lexnames[self.synsets[row].lexname] += 1
-            for a in self.specific_lineage(row, min_depth):
-                ancestors[a] += 1
-        n = float(len(rows))
-        return Shares({k: v / n for k, v in lexnames.items()}, {k: v / n for k, v in ancestors.items()}, 1.0 / n)
+        """List coherence's baseline: the fraction of all noun synsets per lexname (so a list of
+        abstract names does not lift abstract senses above what WordNet holds anyway), and the
+        fraction of the visual vocabulary under each specific ancestor."""
+        lexnames = Counter(s.lexname for s in self.synsets)
+        rows = np.flatnonzero(self.visual_masks[0]).tolist()
+        ancestors: Counter = Counter(a for row in rows for a in self.specific_lineage(row, min_depth))
+        n, v = float(len(self.synsets)), float(len(rows))
+        return Shares({k: c / n for k, c in lexnames.items()}, {k: c / v for k, c in ancestors.items()}, 1.0 / n)
 
     def _lineage(self, row: int) -> Lineage:
         """Lemma keys and word stems of the synset and all its ancestors (every relation), plus its lexname."""

@@ -120,6 +120,7 @@ class NameMapper:
         self.min_score = min_score
         self.namespaces = frozenset(namespaces)
         self._frequent = None
+        self._specific_cache: dict = {}
         if vocabulary is None:
             self._vocab, self._vocab_above, self._frequent = self.lex.visual_masks
         else:
@@ -150,7 +151,7 @@ class NameMapper:
         weighed = self._weigh(head.candidates, parsed, replace(context, words=context.words + modifiers), own)
         likeliest = [head.candidates[i].row for i in np.argsort(-weighed.weights, kind="stable")]
         written = tuple(w for w in parsed.base if w not in own)   # `Off-road vehicle`: `off` changes the sense
-        specific = specific_hyponyms(self.lex, likeliest, written, self._vocab)
+        specific = specific_hyponyms(self.lex, likeliest, written, self._vocab, self._specific_cache)
         if specific:  # `Bicycle helmet`: the helmet whose gloss names bicycles, before any helmet
             return self._decide(name, "specific_hyponym", self._weigh(specific, parsed, context, own),
                                 f"head={head.phrase}")
