@@ -22,14 +22,17 @@ Errors are sorted into kinds: `unmapped`; `more_general` (the answer is an is-a 
 truth: a head-noun fallback); `more_specific` (a descendant); `other_sense` (the answer and the
 truth are both senses of the name: a disambiguation error); `other` (anything else).
 
-Speed: maps the 19,994 Open Images V6 display names in a fresh interpreter against an NLTK
-first-sense baseline (`synsets(name, "n")[0]`); CPU seconds including imports and index building.
+Speed: maps the 19,994 Open Images V6 display names with `map_names` in a fresh interpreter (CPU
+seconds including imports and index building), against baselines measured in the same run: the
+mapper of an older checkout (`--baseline-checkout DIR`, e.g. `git worktree add /tmp/old main`) and,
+when a WordNet 3.0 dict directory is installed (`--dict`), NLTK's first sense (`synsets(name, "n")[0]`).
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import json
+import os
 import random
 import subprocess
 import sys
@@ -168,21 +171,29 @@ def accuracy(data: Path, lists: list[str], sample: int) -> dict:
     return out
 
 
-def run(code: str) -> tuple[float, int, int]:
-    """(seconds, mapped, total) printed by a fresh interpreter."""
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+def run(code: str, pythonpath: str | None = None) -> tuple[float, int, int]:
+    """(seconds, mapped, total) printed by a fresh interpreter (with an older checkout first on the path)."""
+    env = {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else None
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         env=env, cwd=pythonpath).stdout
     seconds, mapped, total = out.split()
     return float(seconds), int(mapped), int(total)
 
 
-def speed(data: Path, dict_dir: str) -> dict:
-    """CPU seconds to map the 19,994 V6 names, against the NLTK first-sense baseline."""
+def speed(data: Path, dict_dir: str, checkout: str | None) -> dict:
+    """CPU seconds to map the 19,994 V6 names, against the baselines that are available."""
     path = str(data / "openimages/oidv6-class-descriptions.csv")
     ours = run(MLBUILD.format(path=path))
-    base = run(NLTK.format(path=path, dict=dict_dir))
-    return {"names": ours[2], "mlbuild_cpu_s": round(ours[0], 2), "mlbuild_mapped": ours[1],
-            "nltk_first_sense_cpu_s": round(base[0], 2), "nltk_mapped": base[1],
-            "ratio_vs_nltk": round(ours[0] / base[0], 2)}
+    out = {"names": ours[2], "mlbuild_cpu_s": round(ours[0], 2), "mlbuild_mapped": ours[1]}
+    if checkout:
+        old = run(MLBUILD.format(path=path), checkout)
+        out.update(baseline_checkout_cpu_s=round(old[0], 2), baseline_checkout_mapped=old[1],
+                   ratio_vs_checkout=round(ours[0] / old[0], 2))
+    if Path(dict_dir, "data.noun").is_file():
+        base = run(NLTK.format(path=path, dict=dict_dir))
+        out.update(nltk_first_sense_cpu_s=round(base[0], 2), nltk_mapped=base[1],
+                   ratio_vs_nltk=round(ours[0] / base[0], 2))
+    return out
 
 
 def main() -> None:
@@ -191,11 +202,12 @@ def main() -> None:
     parser.add_argument("--dict", default="/usr/share/wordnet")
     parser.add_argument("--sample", type=int, default=1000, help="entries drawn from the large lists")
     parser.add_argument("--lists", default=",".join(LISTS), help=f"comma-separated, from {list(LISTS)}")
+    parser.add_argument("--baseline-checkout", help="an older mlbuild checkout whose mapper is timed too")
     parser.add_argument("--no-speed", action="store_true")
     args = parser.parse_args()
     result = {"accuracy": accuracy(args.data, args.lists.split(","), args.sample)}
     if not args.no_speed:
-        result["speed"] = speed(args.data, args.dict)
+        result["speed"] = speed(args.data, args.dict, args.baseline_checkout)
     print(json.dumps(result, indent=1))
 
 
