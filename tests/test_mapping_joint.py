@@ -226,3 +226,17 @@ def test_sampled_imagenet21k_lemmas_beat_the_old_mapper(shared_data: Path):
     sample = random.Random(7).sample(rows, 300)
     found = map_names([lemmas.split(",")[0].strip() for _, lemmas in sample])
     assert sum(m.wnid == wnid for m, (wnid, _) in zip(found, sample)) / 300 >= 0.88
+
+
+def test_a_name_sources_class_descriptions_are_gloss_evidence(tmp_path: Path, wn):
+    from mlbuild.config import config_from_dict
+
+    path = tmp_path / "described.csv"
+    path.write_text('source_class,description\nCrane,"large long-necked wading bird of marshes"\n', encoding="utf-8")
+    plain = normalize.map_source_classes("s", "name", ["Crane", "Forklift"])
+    described = normalize.map_source_classes("s", "name", ["Crane", "Forklift"], descriptions=path)
+    assert plain.wnids[0] == wn.synset("crane.n.04").wnid and described.wnids[0] == wn.synset("crane.n.05").wnid
+    config = config_from_dict({"source": [{"kind": "tabular", "path": "x.csv", "class_descriptions": "d.csv"}]},
+                              base=tmp_path)
+    assert config.sources[0].class_descriptions == tmp_path / "d.csv"
+    assert "class_descriptions" not in config.sources[0].options

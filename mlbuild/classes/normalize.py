@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlbuild.classes import wordnet
-from mlbuild.classes.mapping.tables import openimages_scores, openimages_wnids, read_class_map
+from mlbuild.classes.mapping.tables import openimages_scores, openimages_wnids, read_class_map, read_descriptions
 from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.classes.vocabulary import read_vocab_file
 from mlbuild.config import ClassesConfig, TaxonomyConfig
@@ -46,8 +46,10 @@ class SourceClasses:
         return [w for w in (self.wnids[i], *(self.also[i] if self.also else ())) if w]
 
 
-def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path | None = None) -> SourceClasses:
-    """WNIDs for a source's class ids: by a given class map, else by the source's label kind."""
+def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path | None = None,
+                       descriptions: Path | None = None) -> SourceClasses:
+    """WNIDs for a source's class ids: by a given class map, else by the source's label kind (names
+    with their descriptions, from a CSV with `source_class` and `description` columns, if given)."""
     wn = wordnet.load()
     out = SourceClasses(source, kind, list(ids))
     scores: list[float | None] = [1.0] * len(ids)
@@ -65,7 +67,7 @@ def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path |
         shipped = openimages_scores()
         scores = [shipped.get(i) for i in ids]
     elif kind in ("name", "tag"):
-        return _mapped_names(out, ids, kind)
+        return _mapped_names(out, ids, kind, read_descriptions(descriptions) if descriptions else None)
     else:
         raise InputError(source, f"unknown label kind {kind!r}", field="label_kind")
     out.wnids = [w or None for w, _ in pairs]
@@ -75,13 +77,16 @@ def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path |
     return out
 
 
-def _mapped_names(out: SourceClasses, ids: list[str], kind: str) -> SourceClasses:
+def _mapped_names(out: SourceClasses, ids: list[str], kind: str, described: dict[str, str] | None) -> SourceClasses:
     """Names or tags mapped as one list (jointly disambiguated), with scores and runner-ups."""
-    from mlbuild.classes.mapping import NameMapper, TagMapper, concepts
+    from mlbuild.classes.mapping import NameMapper, TagMapper, concepts, map_classes
 
     mapper = NameMapper()
     if kind == "tag":
         found = [concepts(t) for t in TagMapper(mapper).map_all(ids)]
+    elif described:
+        by_id = map_classes(mapper, ids, ids, descriptions=[described.get(i, "") for i in ids])
+        found = [[by_id[i]] for i in ids]
     else:
         found = [[m] for m in mapper.map_all(ids)]
     best = [f[0] for f in found]

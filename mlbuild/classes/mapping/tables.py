@@ -108,6 +108,14 @@ def read_class_map(path: str) -> dict[str, str]:
     return {row[key]: row["wnid"] for _, row in read_csv(Path(path), (key, "wnid")) if row["wnid"]}
 
 
+def read_descriptions(path: Path) -> dict[str, str]:
+    """Class -> description from a CSV with `source_class` (or `name`) and `description` columns."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        columns = set(next(csv.reader(fh), []))
+    key = "source_class" if "source_class" in columns else "name"
+    return {row[key]: row["description"].strip() for _, row in read_csv(Path(path), (key, "description"))}
+
+
 @lru_cache(maxsize=1)
 def openimages_scores(path: str | None = None) -> dict[str, float]:
     """MID -> the shipped Open Images mapping's score (its `score` column)."""
