@@ -176,19 +176,22 @@ def test_overrides_feed_back_into_map_names(tmp_path: Path):
     assert [(r["synset"], r["method"], r["count"]) for r in rows] == [("napkin.n.01", "override", "2")]
 
 
-def test_build_source_classes_carry_score_and_runner_up(tmp_path: Path):
+def test_build_source_classes_carry_score_and_runner_up(tmp_path: Path, capsys):
     from mlbuild.classes.normalize import build_taxonomy
     from mlbuild.config import TaxonomyConfig
     from mlbuild.manifests.writer import _source_classes
 
-    mapped = [normalize.map_source_classes("s", "name", ["mouse", "keyboard", "laptop"]),
+    mapped = [normalize.map_source_classes("s", "name", ["mouse", "keyboard", "laptop", "Salt and pepper shakers"]),
               normalize.map_source_classes("t", "tag", ["#dogsandcats"])]
     table = _source_classes(build_taxonomy(mapped, TaxonomyConfig()), mapped)
-    pq.write_table(table, tmp_path / "sc.parquet")
-    rows = {r["source_class"]: r for r in pq.read_table(tmp_path / "sc.parquet").to_pylist()}
+    pq.write_table(table, tmp_path / "source_classes.parquet")
+    rows = {r["source_class"]: r for r in pq.read_table(tmp_path / "source_classes.parquet").to_pylist()}
     assert rows["mouse"]["runner_up"] and 0 < rows["mouse"]["runner_up_score"] < rows["mouse"]["score"] <= 1
     assert rows["laptop"]["runner_up"] is None and len(rows["#dogsandcats"]["class_indices"]) == 2
     assert rows["#dogsandcats"]["also_wnids"] == [wordnet.load().synset("cat.n.01").wnid]
+    assert cli.main(["map-names", "--review-build", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "1 mappings to check" in printed and "'s:Salt and pepper shakers': head_noun_fallback" in printed
 
 
 # --- one class-map reader (issue 10) --------------------------------------------------------------

@@ -22,9 +22,11 @@ COLUMNS = ("name", "wnid", "synset", "score", "method", "reason", "evidence", "r
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `map-names` subcommand."""
     p = sub.add_parser("map-names", help="map class names or tags (one per line) to WordNet 3.0 WNIDs")
-    p.add_argument("file", type=Path, help="UTF-8 text, one name per line (blank lines are skipped), or a .csv "
-                                           "with a `name` and an optional `description` column")
-    p.add_argument("--out", type=Path, required=True, help=f"CSV: {','.join(COLUMNS)}")
+    p.add_argument("file", type=Path, nargs="?", help="UTF-8 text, one name per line (blank lines are skipped), "
+                                                      "or a .csv with a `name` and an optional `description` column")
+    p.add_argument("--out", type=Path, help=f"CSV: {','.join(COLUMNS)}")
+    p.add_argument("--review-build", type=Path, metavar="BUILD_DIR",
+                   help="instead of mapping: list what to check in a build's source_classes.parquet")
     p.add_argument("--tags", action="store_true", help="lines are tags/hashtags (#goldenretriever): one row per "
                                                        "distinct tag and concept, with the tag's count")
     p.add_argument("--stop-list", type=Path, action="append", default=[], metavar="FILE",
@@ -40,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Map every line and write the CSV; print the mapped count (and the review list)."""
+    if args.review_build:
+        print(format_review(review(wordnet.load(), build_mappings(args.review_build))))
+        return 0
+    if args.file is None or args.out is None:
+        raise InputError("map-names", "give a names file and --out (or --review-build BUILD_DIR)")
     names, descriptions = read_input(args.file)
     mapper = NameMapper(vocabulary=read_vocab_file(args.vocabulary) if args.vocabulary else None,
                         min_score=args.min_score)
@@ -59,6 +66,24 @@ def run(args: argparse.Namespace) -> int:
     if args.review:
         print(format_review(review(mapper.lex.wn, mappings)))
     return 0
+
+
+def build_mappings(build_dir: Path) -> list[Mapping]:
+    """The mappings a build recorded in `source_classes.parquet` (`source:class` as the name)."""
+    import pyarrow.parquet as pq
+
+    path = Path(build_dir) / "source_classes.parquet"
+    if not path.is_file():
+        raise InputError(path, "not found: give a build's output directory")
+    wn = wordnet.load()
+    out = []
+    for r in pq.read_table(path).to_pylist():
+        mapped = bool(r["wnid"]) and r["method"] not in ("unmapped",)
+        out.append(Mapping(f"{r['source']}:{r['source_class']}", r["wnid"] or "",
+                           wn.synset(r["wnid"]).name if mapped else "", r["score"] or 0.0,
+                           r["method"], "" if mapped else "unmapped", "", r.get("runner_up") or "",
+                           r.get("runner_up_score") or 0.0))
+    return out
 
 
 def apply_overrides(fixed: dict, mappings: list[Mapping]) -> list[Mapping]:
