@@ -27,6 +27,7 @@ class SourceSpec:
     evaluation: bool = False
     base: Path = Path(".")
     class_map: Path | None = None     # CSV `source_class|mid,wnid`: overrides how this source's classes map
+    class_descriptions: Path | None = None   # CSV `source_class,description`: gloss evidence for name labels
 
 
 @dataclass
@@ -160,9 +161,10 @@ def config_from_dict(data: dict[str, Any], base: Path = Path("."), origin: str =
 def _source(table: dict[str, Any], base: Path, origin: str, evaluation: bool) -> SourceSpec:
     if "kind" not in table:
         raise InputError(origin, "every [[source]] / [[eval]] needs a `kind`", field="kind")
-    options = {k: v for k, v in table.items() if k not in ("kind", "class_map")}
+    options = {k: v for k, v in table.items() if k not in ("kind", "class_map", "class_descriptions")}
     class_map = base / table["class_map"] if "class_map" in table else None
-    return SourceSpec(table["kind"], options, evaluation, base, class_map)
+    described = base / table["class_descriptions"] if "class_descriptions" in table else None
+    return SourceSpec(table["kind"], options, evaluation, base, class_map, described)
 
 
 def _download(table: dict[str, Any], origin: str) -> DownloadSection:

@@ -67,13 +67,15 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
     with timer("ingest"):
         sources = [read_source(spec, make_adapter(spec), config.labels) for spec in config.sources]
     with timer("normalize"):
-        mapped = [map_source_classes(s.name, s.label_kind, s.class_ids, s.spec.class_map) for s in sources]
+        mapped = [map_source_classes(s.name, s.label_kind, s.class_ids, s.spec.class_map, s.spec.class_descriptions)
+                  for s in sources]
         tax = build_taxonomy(mapped, config.taxonomy, config.classes.vocabulary)
         eval_wnids = {w for s, m in zip(sources, mapped) if s.spec.evaluation for w in m.wnids if w}
         protected = eval_wnids if config.classes.keep_eval_classes else set()
         select_classes(tax, config.classes, protected=protected)
         sets = list(dict.fromkeys(name for s in sources for name in s.label_sets))
-        rows = label_rows(sources, [label_targets(tax, m.wnids) for m in mapped], sets)
+        targets = [label_targets(tax, m.all_targets()) for m in mapped]
+        rows = label_rows(sources, targets, sets)
         annotated = {name: np.concatenate([s.annotated.get(name, np.zeros(s.images.num_rows, bool))
                                            for s in sources]) for name in sets}
     statuses = [pa.nulls(s.images.num_rows, pa.string()) for s in sources]
@@ -268,7 +270,7 @@ def _drop_rare(tax: Taxonomy, counts: np.ndarray, min_images: int, protected: se
     if not rare:
         return rows
     tax.drop(*rare)
-    moved, lost = rows.remapped(label_targets(tax, before))
+    moved, lost = rows.remapped(label_targets(tax, [[w] for w in before]))
     lost_src, lost_negative = rows.src[lost], rows.negative[lost]
     for number, src in enumerate(sources):
         count_without_class(src.counts, lost_src == number, lost_negative)

@@ -155,7 +155,7 @@ def test_label_targets_follow_the_rules_on_wordnet_vocabularies(vocabulary):
         tax.drop(*dropped)
     want, above = reference_targets(tax.wordnet, source, dropped, merges, tax.relations)
     assert set(tax.wnids()) == set(above) and all(tax.ancestors(c) == above[c] for c in above)
-    wnids, targets = tax.wnids(), label_targets(tax, source)
+    wnids, targets = tax.wnids(), label_targets(tax, [[w] for w in source])
 
     def pushed_down(classes: set[str]) -> set[str]:
         return {d for d in above if d in classes or classes & above[d]}

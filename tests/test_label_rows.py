@@ -51,7 +51,7 @@ def test_label_rows_of_the_sample_are_sorted_and_free_the_sources_arrays():
     sources = [read_source(spec, make_adapter(spec), config.labels) for spec in config.sources]
     mapped = [map_source_classes(s.name, s.label_kind, s.class_ids, s.spec.class_map) for s in sources]
     tax = build_taxonomy(mapped, config.taxonomy)
-    targets = [label_targets(tax, m.wnids) for m in mapped]
+    targets = [label_targets(tax, m.all_targets()) for m in mapped]
     codes = [s.class_code + len(s.class_ids) * (s.polarity == NEGATIVE) for s in sources]
     expected = sum(int(np.diff(t.indptr)[c[s.polarity != 0]].sum()) for s, t, c in zip(sources, targets, codes))
     rows = label_rows(sources, targets, [])

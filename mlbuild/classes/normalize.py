@@ -10,14 +10,12 @@ ancestors and for verified negatives its topmost kept descendants (docs/manifest
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
-from mlbuild._util.resources import wordnet_map
 from mlbuild.classes import wordnet
 from mlbuild.classes.closure import Closure
+from mlbuild.classes.mapping.tables import openimages_scores, openimages_wnids, read_class_map, read_descriptions
 from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.classes.vocabulary import fixed_vocabulary
 from mlbuild.config import ClassesConfig, TaxonomyConfig
@@ -25,12 +23,12 @@ from mlbuild.errors import InputError
 from mlbuild.sources.hierarchies import read_hierarchy
 from mlbuild.sources.wnids import read_wnid_list
 
-OPENIMAGES_MAP = "openimages_wordnet.csv"
-
 
 @dataclass
 class SourceClasses:
-    """The distinct class ids one source used, in first-seen order, and their WNIDs (None = unmapped)."""
+    """The distinct class ids one source used, in first-seen order, their WNIDs (None = unmapped) and how
+    each was found: method, score, the runner-up sense and its score (for review), and the further
+    concepts of a multi-concept tag (`#dogsandcats`: dog, then cat in `also`)."""
 
     source: str
     kind: str
@@ -38,14 +36,27 @@ class SourceClasses:
     wnids: list[str | None] = field(default_factory=list)
     methods: list[str] = field(default_factory=list)
     scores: list[float | None] = field(default_factory=list)   # the mapper's score; 1 for ids; None = not scored
+    runner_ups: list[str | None] = field(default_factory=list)
+    runner_up_scores: list[float] = field(default_factory=list)
+    also: list[tuple[str, ...]] = field(default_factory=list)
 
     def unmapped(self) -> list[str]:
         """Source class ids that have no WNID."""
         return [i for i, w in zip(self.ids, self.wnids) if w is None]
 
+    def targets(self, i: int) -> list[str]:
+        """Every WNID source class i stands for (its WNID and the further concepts of a tag)."""
+        return [w for w in (self.wnids[i], *(self.also[i] if self.also else ())) if w]
 
-def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path | None = None) -> SourceClasses:
-    """WNIDs for a source's class ids: by a given class map, else by the source's label kind."""
+    def all_targets(self) -> list[list[str]]:
+        """`targets(i)` of every source class, in order: the input of `label_targets`."""
+        return [self.targets(i) for i in range(len(self.ids))]
+
+
+def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path | None = None,
+                       descriptions: Path | None = None) -> SourceClasses:
+    """WNIDs for a source's class ids: by a given class map, else by the source's label kind (names
+    with their descriptions, from a CSV with `source_class` and `description` columns, if given)."""
     wn = wordnet.load()
     out = SourceClasses(source, kind, list(ids))
     scores: list[float | None] = [1.0] * len(ids)
@@ -58,39 +69,41 @@ def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path |
     elif kind == "synset":
         pairs = [(wn.synset(i).wnid if wn.has(i) else None, "synset_name") for i in ids]
     elif kind == "mid":
-        table = read_class_map(str(wordnet_map(OPENIMAGES_MAP)))
+        table = openimages_wnids()
         pairs = [(table.get(i), "openimages_map") for i in ids]
-        shipped = read_map_scores(str(wordnet_map(OPENIMAGES_MAP)))
+        shipped = openimages_scores()
         scores = [shipped.get(i) for i in ids]
     elif kind in ("name", "tag"):
-        from mlbuild.classes.mapping import map_names
-        mappings = map_names(ids, tags=kind == "tag")
-        pairs, scores = [(m.wnid, m.method) for m in mappings], [m.score for m in mappings]
+        return _mapped_names(out, ids, kind, read_descriptions(descriptions) if descriptions else None)
     else:
         raise InputError(source, f"unknown label kind {kind!r}", field="label_kind")
     out.wnids = [w or None for w, _ in pairs]
     out.methods = [m if w else "unmapped" for w, m in pairs]
     out.scores = scores
+    out.runner_ups, out.runner_up_scores = [None] * len(ids), [0.0] * len(ids)
     return out
 
 
-@lru_cache(maxsize=4)
-def read_class_map(path: str) -> dict[str, str]:
-    """Source class -> WNID from a CSV with `mid` (or `source_class`) and `wnid`; blank wnid = unmapped."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        names = set(reader.fieldnames or [])
-        key = "mid" if "mid" in names else "source_class"
-        if not {key, "wnid"} <= names:
-            raise InputError(path, "a class map needs `mid` or `source_class`, and `wnid` columns", line=1)
-        return {row[key]: row["wnid"] for row in reader if row["wnid"]}
+def _mapped_names(out: SourceClasses, ids: list[str], kind: str, described: dict[str, str] | None) -> SourceClasses:
+    """Names or tags mapped as one list (jointly disambiguated), with scores and runner-ups."""
+    from mlbuild.classes.mapping import NameMapper, TagMapper, concepts, map_classes
 
-
-@lru_cache(maxsize=1)
-def read_map_scores(path: str) -> dict[str, float]:
-    """MID -> the shipped mapping's score (its `score` column)."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        return {row["mid"]: float(row["score"]) for row in csv.DictReader(fh) if row.get("score")}
+    mapper = NameMapper()
+    if kind == "tag":
+        found = [concepts(t) for t in TagMapper(mapper).map_all(ids)]
+    elif described:
+        by_id = map_classes(mapper, ids, ids, descriptions=[described.get(i, "") for i in ids])
+        found = [[by_id[i]] for i in ids]
+    else:
+        found = [[m] for m in mapper.map_all(ids)]
+    best = [f[0] for f in found]
+    out.wnids = [m.wnid or None for m in best]
+    out.methods = [m.method if m.mapped else "unmapped" for m in best]
+    out.scores = [m.score for m in best]
+    out.runner_ups = [m.runner_up or None for m in best]
+    out.runner_up_scores = [m.runner_up_score for m in best]
+    out.also = [tuple(m.wnid for m in f[1:] if m.mapped) for f in found]
+    return out
 
 
 def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig,
@@ -109,7 +122,7 @@ def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig,
         raise InputError(vocabulary or config.hierarchy or "<config>",
                          f"[taxonomy] drop removes vocabulary classes {dropped[:5]}", field="drop")
     for classes in all_classes:
-        pairs = [(wnid, f"{classes.source}:{sid}") for sid, wnid in zip(classes.ids, classes.wnids) if wnid]
+        pairs = [(wnid, f"{classes.source}:{sid}") for i, sid in enumerate(classes.ids) for wnid in classes.targets(i)]
         tax.add_all([w for w, _ in pairs], source_ids=[s for _, s in pairs])
     for op in config.merge:
         tax.merge(op["from"], into=op["into"])
@@ -142,14 +155,15 @@ def _wnids(spec: str) -> list[str]:
     return read_wnid_list(Path(spec), strict=False).to_pylist()
 
 
-def label_targets(tax: Taxonomy, wnids: list[str | None]) -> Closure:
-    """CSR over 2 * len(wnids) codes: code i -> the class indices positives of wnids[i] go to,
-    code len(wnids) + i -> those its verified negatives go to (both empty when unmapped).
+def label_targets(tax: Taxonomy, targets: list[list[str]]) -> Closure:
+    """CSR over 2 * len(targets) codes: code i -> the class indices positives of source class i go to
+    (targets[i]: the WNIDs it stands for, none when unmapped, several for a multi-concept tag),
+    code len(targets) + i -> those its verified negatives go to.
 
     Positives go to the class itself or its nearest kept ancestors (`Taxonomy.nearest`),
     negatives to the class itself or its topmost kept descendants (`Taxonomy.below`).
     """
     index = tax.dag.index
-    up = [sorted(index[w] for w in tax.nearest(wnid)) if wnid else [] for wnid in wnids]
-    down = [sorted(index[w] for w in tax.below(wnid)) if wnid else [] for wnid in wnids]
+    up = [sorted({index[w] for wnid in wnids for w in tax.nearest(wnid)}) for wnids in targets]
+    down = [sorted({index[w] for wnid in wnids for w in tax.below(wnid)}) for wnids in targets]
     return Closure.from_lists(up + down)

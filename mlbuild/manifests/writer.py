@@ -256,24 +256,32 @@ def _with_counts(classes: pa.Table, counts: dict[str, dict], negatives: str) -> 
 
 
 def _source_classes(tax: Taxonomy, mapped: list) -> pa.Table:
-    """Every source class with its WNID, how it was mapped, and the classes its positives and its
-    verified negatives go to."""
-    rows = {"source": [], "source_class": [], "wnid": [], "method": [], "score": [], "class_indices": [],
-            "negative_class_indices": []}
+    """Every source class with its WNID, how it was mapped (method, score, runner-up sense and its
+    score, for review), further concepts of a tag, and the classes its positives and its verified
+    negatives go to."""
+    rows: dict[str, list] = {c: [] for c in SOURCE_CLASS_SCHEMA.names}
     for m in mapped:
-        targets = label_targets(tax, m.wnids)
-        rows["source"] += [m.source] * len(m.ids)
-        rows["source_class"] += m.ids
-        rows["wnid"] += m.wnids
-        rows["method"] += m.methods
-        rows["score"] += m.scores
-        rows["class_indices"] += [targets.row(i) for i in range(len(m.ids))]
-        rows["negative_class_indices"] += [targets.row(len(m.ids) + i) for i in range(len(m.ids))]
-    table = pa.table(rows, schema=pa.schema([("source", pa.string()), ("source_class", pa.string()),
-                                             ("wnid", pa.string()), ("method", pa.string()), ("score", pa.float32()),
-                                             ("class_indices", pa.list_(pa.int32())),
-                                             ("negative_class_indices", pa.list_(pa.int32()))]))
+        targets = label_targets(tax, m.all_targets())
+        for i, sid in enumerate(m.ids):
+            rows["source"].append(m.source)
+            rows["source_class"].append(sid)
+            rows["wnid"].append(m.wnids[i])
+            rows["method"].append(m.methods[i])
+            rows["score"].append(m.scores[i])
+            rows["runner_up"].append(m.runner_ups[i])
+            rows["runner_up_score"].append(m.runner_up_scores[i])
+            rows["also_wnids"].append(list(m.also[i]) if m.also else [])
+            rows["class_indices"].append(targets.row(i))
+            rows["negative_class_indices"].append(targets.row(len(m.ids) + i))
+    table = pa.table(rows, schema=SOURCE_CLASS_SCHEMA)
     return table.sort_by([("source", "ascending"), ("source_class", "ascending")])
+
+
+SOURCE_CLASS_SCHEMA = pa.schema([("source", pa.string()), ("source_class", pa.string()), ("wnid", pa.string()),
+                                 ("method", pa.string()), ("score", pa.float32()), ("runner_up", pa.string()),
+                                 ("runner_up_score", pa.float32()), ("also_wnids", pa.list_(pa.string())),
+                                 ("class_indices", pa.list_(pa.int32())),
+                                 ("negative_class_indices", pa.list_(pa.int32()))])
 
 
 def _summary(sources: list, mapped: list, counts: dict, classes: pa.Table, hierarchy: pa.Table) -> dict:

@@ -20,9 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlbuild._util.parquet import write_table
-from mlbuild._util.resources import wordnet_map
 from mlbuild.classes.closure import Closure
-from mlbuild.classes.normalize import OPENIMAGES_MAP, read_class_map
+from mlbuild.classes.mapping.tables import openimages_wnids
 from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.labels.label_rows import LabelRows
 from mlbuild.labels.propagate import propagate
@@ -37,7 +36,7 @@ def unified_vocabulary(data: Path) -> Taxonomy:
     tax = Taxonomy()
     tax.add_all(read_wnid_list(data / "imagenet21k" / "imagenet22k_synsets.txt").to_pylist(), source="imagenet21k")
     mids = read_descriptions(data / "openimages" / "oidv6-class-descriptions.csv").column("LabelName").to_pylist()
-    mapping = read_class_map(str(wordnet_map(OPENIMAGES_MAP)))
+    mapping = openimages_wnids()
     pairs = [(mapping[m], f"openimages:{m}") for m in mids if m in mapping]
     tax.add_all([w for w, _ in pairs], source_ids=[s for _, s in pairs])
     return tax

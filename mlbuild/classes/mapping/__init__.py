@@ -16,23 +16,28 @@ from mlbuild.classes.mapping.names import Context, Mapping, NameMapper
 from mlbuild.classes.mapping.tables import openimages_wnids
 from mlbuild.classes.mapping.tags import TagMapper, TagMapping
 
-__all__ = ["Context", "Mapping", "NameMapper", "TagMapper", "TagMapping", "map_classes", "map_names",
+__all__ = ["Context", "Mapping", "NameMapper", "TagMapper", "TagMapping", "concepts", "map_classes", "map_names",
            "openimages_wnids"]
 
 
-def map_names(names: Sequence[str], tags: bool = False, vocabulary: Iterable[str] = (),
-              min_score: float = 0.3) -> list[Mapping]:
-    """One mapping per name; with `tags`, per tag: its best-scoring noun phrase (`#goldenretriever`)."""
+def map_names(names: Sequence[str], tags: bool = False, vocabulary: Iterable[str] | None = None,
+              min_score: float = 0.3, descriptions: Sequence[str] | None = None) -> list[Mapping]:
+    """One mapping per name, the list disambiguated as a whole; with `tags`, per tag: its
+    best-scoring concept (`concepts` gives all of them). Descriptions are gloss evidence."""
     mapper = NameMapper(vocabulary=vocabulary, min_score=min_score)
-    if not tags:
+    if tags:
+        return [concepts(found)[0] for found in TagMapper(mapper).map_all(names)]
+    if descriptions is None:
         return mapper.map_all(names)
-    tag_mapper = TagMapper(mapper)
-    return [_best(tag_mapper.map(tag)) for tag in names]
+    found = map_classes(mapper, [str(i) for i in range(len(names))], names, descriptions=descriptions)
+    return [found[str(i)] for i in range(len(names))]
 
 
-def _best(found: TagMapping) -> Mapping:
-    """The tag's highest-scoring mapped phrase, else its first unmapped one, named by the tag."""
+def concepts(found: TagMapping) -> list[Mapping]:
+    """The mapped concepts of a tag, best first (`#dogsandcats`: dog, cat), named by the tag;
+    its first unmapped phrase when none is mapped."""
     if not found.mappings:
-        return Mapping(found.tag, reason="no_noun")
-    best = max(found.mappings, key=lambda m: (m.mapped, m.score))
-    return replace(best, name=found.tag, evidence=";".join(x for x in (f"phrase={best.name}", best.evidence) if x))
+        return [Mapping(found.tag, reason="no_noun")]
+    mapped = [m for m in found.mappings if m.mapped] or [found.mappings[0]]
+    return [replace(m, name=found.tag, evidence=";".join(x for x in (f"phrase={m.name}", m.evidence) if x))
+            for m in sorted(mapped, key=lambda m: -m.score)]

@@ -1,7 +1,8 @@
 """Map a source's whole class list: names, then its own hierarchy as evidence, then reviewed overrides.
 
-The first pass maps every name alone. Classes in the source hierarchy are then
-mapped again, parents before children, with evidence from their neighbours: the
+The first pass maps every name alone (with its description, if the list has one), the second
+with the senses chosen for the whole list as coherence evidence (see `coherence`). Classes in
+the source hierarchy are then mapped again, parents before children, with evidence from their neighbours: the
 synsets of the nearest mapped is-a parents, of part-of wholes, and of the mapped
 is-a children (so `Drink` over `Beer`, `Wine`, `Juice` means the beverage, not a
 serving). Overrides are fixed from the start, so a corrected parent already
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
+from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.names import Context, Mapping, NameMapper
 from mlbuild.classes.mapping.tables import Override
 from mlbuild.classes.wordnet import WordNet
@@ -21,12 +24,19 @@ HIERARCHY_ROUNDS = 2
 
 def map_classes(mapper: NameMapper, ids: Sequence[str], names: Sequence[str],
                 edges: Iterable[tuple[str, str, str]] = (),
-                overrides: dict[str, Override] | None = None) -> dict[str, Mapping]:
-    """Class id -> mapping. Edges are (child, parent, relation) with relation 'is_a' or 'part_of'."""
+                overrides: dict[str, Override] | None = None,
+                descriptions: Sequence[str] | None = None) -> dict[str, Mapping]:
+    """Class id -> mapping. Edges are (child, parent, relation) with relation 'is_a' or 'part_of';
+    descriptions (one per id, '' for none) are definitions used as gloss evidence."""
     overrides = overrides or {}
     name_of = dict(zip(ids, names))
+    described = dict(zip(ids, descriptions or ()))
     namespaces = mapper.namespaces_of(names)
-    result = {cid: mapper.map(name, None, namespaces) for cid, name in zip(ids, names)}
+    alone = {cid: Context(description=text.words(described.get(cid, ""))) for cid in ids}
+    first = {cid: mapper.map(name, alone[cid], namespaces) for cid, name in zip(ids, names)}
+    coherence = mapper.list_context(names, list(first.values()))
+    result = {cid: mapper.map(name_of[cid], mapper.joined(alone[cid], coherence, m), namespaces)
+              if coherence and m.runner_up else m for cid, m in first.items()}
     for cid, override in overrides.items():
         if cid in name_of:
             result[cid] = overridden(mapper.lex.wn, name_of[cid], override)
@@ -34,7 +44,8 @@ def map_classes(mapper: NameMapper, ids: Sequence[str], names: Sequence[str],
     for _ in range(HIERARCHY_ROUNDS):
         for cid in graph.order():
             if cid in name_of and cid not in overrides:
-                result[cid] = mapper.map(name_of[cid], graph.context(cid, result, mapper), namespaces)
+                near = replace(graph.context(cid, result, mapper), description=alone[cid].description)
+                result[cid] = mapper.map(name_of[cid], mapper.joined(near, coherence, first[cid]), namespaces)
     return result
 
 

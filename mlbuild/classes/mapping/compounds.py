@@ -16,6 +16,12 @@ epithet, not a kind. So the head noun is used only when
 - the head is a common noun, not a number or a proper name (`Captain america` is not
   a kind of America): instance synsets are not head candidates.
 
+Before the head noun itself, a hyponym of its two likeliest senses (within `HYPONYM_DEPTH`
+levels) whose lemma words contain every modifier, or a visual one whose gloss does, is looked
+for: `Bicycle helmet` is the crash helmet ("a padded helmet worn by people riding bicycles..."),
+`Potted plant` the pot plant. Such a synset is more specific than the head noun and is what
+the name means. A modifier that is a function word (`Off-road vehicle`) stops the search.
+
 `X of Y` names map through X (`Bowl of rice` -> bowl). Coordinated modifiers share
 the last word as head (`Salt and pepper shakers` -> shaker, not pepper shaker).
 """
@@ -25,10 +31,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.lexicon import Candidate, Lexicon
 
 MIN_NAMESPACE_GROUP = 4
+HEAD_SENSES = 2               # the likeliest head senses whose hyponyms are searched
+HYPONYM_DEPTH = 2             # levels below a head sense searched for the specific synset
 MAX_NAMESPACE_LEMMA_SHARE = 0.05
 MAX_NAMESPACE_HEAD_SHARE = 0.6
 MIN_NAMESPACE_NUMERIC_SHARE = 0.3
@@ -63,6 +73,32 @@ def head_noun(lex: Lexicon, tokens: tuple[str, ...], namespaces: frozenset[str])
             return Head(phrase, (), "proper_name")
         return Head(phrase, candidates)
     return None
+
+
+def specific_hyponyms(lex: Lexicon, heads: list[int], modifiers: tuple[str, ...],
+                      visual: np.ndarray | None, cache: dict) -> tuple[Candidate, ...]:
+    """Hyponyms of the likeliest head senses whose lemma words contain every modifier's stem, or
+    visual ones whose gloss does (memoized in `cache`, one per mapper)."""
+    if not modifiers or any(m in text.STOP_WORDS or not m.isalpha() for m in modifiers):
+        return ()
+    key = (tuple(heads[:HEAD_SENSES]), frozenset(text.stem(m) for m in modifiers))
+    if key not in cache:
+        cache[key] = _specific(lex, *key, visual)
+    return cache[key]
+
+
+def _specific(lex: Lexicon, heads: tuple[int, ...], stems: frozenset[str],
+              visual: np.ndarray | None) -> tuple[Candidate, ...]:
+    found = []
+    for row in dict.fromkeys(r for head in heads for r in lex.hyponyms(head, HYPONYM_DEPTH)):
+        syn = lex.synsets[row]
+        said = f"{syn.gloss} {' '.join(syn.lemmas)}".lower()
+        if not all(s[:4] in said for s in stems):   # cheap filter before stemming the gloss
+            continue
+        named = stems <= {text.stem(w) for lemma in syn.lemmas for w in lemma.lower().split("_")}
+        if named or ((visual is None or visual[row]) and stems <= lex.gloss_stems(row)):
+            found.append(Candidate(row, syn.lemmas[0], 1, 0, 1.0, "specific_hyponym"))
+    return tuple(found)
 
 
 def _ordinary_modifier(lex: Lexicon, word: str) -> bool:

@@ -8,20 +8,23 @@ qualifiers (lineage) and context words (gloss stems) are matched against.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import numpy as np
 
+from mlbuild._util.resources import wordnet_map
 from mlbuild.classes import wordnet as wordnet_module
 from mlbuild.classes.mapping import text, wordlist
+from mlbuild.classes.mapping.tables import VISUAL_WNIDS, read_visual_wnids
 from mlbuild.classes.wordnet import Synset, WordNet
 from mlbuild.classes.wordnet.graph import NOUN_SUFFIXES
 
 IS_A = ("hypernym", "instance_hypernym")
 ALL_RELATIONS = wordnet_module.RELATIONS
 _GLOSS_WORD_LIMIT = 40
+MORPH_BESIDE_EXACT = 0.2   # `Glasses`: spectacles before several glasses (the exact lemma is the name)
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,21 @@ class Candidate:
     count: int
     prior: float
     tier: str
+
+
+@dataclass(frozen=True)
+class Shares:
+    """How the visual vocabulary spreads over lexnames and specific ancestors (fractions, floored)."""
+
+    lexnames: dict[str, float]
+    ancestors: dict[int, float]
+    floor: float
+
+    def lexname(self, name: str) -> float:
+        return self.lexnames.get(name, self.floor)
+
+    def ancestor(self, row: int) -> float:
+        return self.ancestors.get(row, self.floor)
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,7 @@ class Lexicon:
         self.lineage = lru_cache(maxsize=50_000)(self._lineage)
         self.gloss_stems = lru_cache(maxsize=100_000)(self._gloss_stems)
         self.ancestors = lru_cache(maxsize=400_000)(self._ancestors)
+        self.specific_lineage = lru_cache(maxsize=200_000)(self._specific_lineage)
         self._parent_lists: dict[tuple[str, ...], list[list[int]]] = {}
 
     @staticmethod
@@ -109,14 +128,14 @@ class Lexicon:
     def _candidates(self, keys: tuple[str, ...]) -> tuple[Candidate, ...]:
         """Senses of the exact lemma keys and their noun base forms; separator variants if neither exists.
 
-        Base forms count half when the exact form is a lemma too (`glasses` is spectacles
+        Base forms count MORPH_BESIDE_EXACT when the exact form is a lemma too (`glasses` is spectacles
         before it is the plural of `glass`).
         """
         exact = [k for k in keys if k in self.noun_keys]
         morph = [f for k in keys for f in self.noun_forms(k)[1:] if f in self.noun_keys]
         if exact or morph:
             found = self._senses(exact, "exact_lemma", 1.0) + self._senses(morph, "morphology",
-                                                                          0.5 if exact else 1.0)
+                                                                          MORPH_BESIDE_EXACT if exact else 1.0)
         else:
             squashed = {text.squash(f) for k in keys for f in self.noun_forms(k)}
             variant = sorted({lemma for s in squashed for lemma in self._squashed.get(s, ())})
@@ -159,6 +178,19 @@ class Lexicon:
         seen.discard(row)
         return frozenset(seen)
 
+    def hyponyms(self, row: int, depth: int) -> list[int]:
+        """Rows below row through hyponym links, up to depth levels, nearest first (no instances)."""
+        indptr, targets = self.wn.inverse("hypernym")
+        out, level = [], [row]
+        for _ in range(depth):
+            level = [c for r in level for c in targets[indptr[r]:indptr[r + 1]].tolist()]
+            out.extend(level)
+        return list(dict.fromkeys(out))
+
+    def _specific_lineage(self, row: int, min_depth: int) -> frozenset[int]:
+        """The row and its is-a ancestors that have at least min_depth ancestors themselves."""
+        return frozenset(a for a in (row, *self.ancestors(row)) if len(self.ancestors(a)) >= min_depth)
+
     def _parents(self, relations: tuple[str, ...]) -> list[list[int]]:
         """Parent rows of every row through the relations, as Python lists (fast to walk), built once."""
         if relations in self._parent_lists:
@@ -187,6 +219,27 @@ class Lexicon:
             frontier = reached & ~above
             above |= reached
         return member, above
+
+    @cached_property
+    def visual_masks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`vocabulary_masks` of the shipped visual vocabulary (ImageNet-21k), and a mask of its
+        synsets known to have at least 500 images; built once."""
+        wnids, frequent = read_visual_wnids(wordnet_map(VISUAL_WNIDS))
+        member, above = self.vocabulary_masks([self.wn.row(w) for w in wnids])
+        many = np.zeros_like(member)
+        many[[self.wn.row(w) for w in frequent]] = True
+        return member, above, many
+
+    @lru_cache(maxsize=2)  # noqa: B019 - one per depth on the shared lexicon
+    def visual_shares(self, min_depth: int) -> Shares:
+        """List coherence's baseline: the fraction of all noun synsets per lexname (so a list of
+        abstract names does not lift abstract senses above what WordNet holds anyway), and the
+        fraction of the visual vocabulary under each specific ancestor."""
+        lexnames = Counter(s.lexname for s in self.synsets)
+        rows = np.flatnonzero(self.visual_masks[0]).tolist()
+        ancestors: Counter = Counter(a for row in rows for a in self.specific_lineage(row, min_depth))
+        n, v = float(len(self.synsets)), float(len(rows))
+        return Shares({k: c / n for k, c in lexnames.items()}, {k: c / v for k, c in ancestors.items()}, 1.0 / n)
 
     def _lineage(self, row: int) -> Lineage:
         """Lemma keys and word stems of the synset and all its ancestors (every relation), plus its lexname."""

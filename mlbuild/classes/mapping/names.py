@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from mlbuild.classes.mapping import text
-from mlbuild.classes.mapping.compounds import Head, head_noun, namespace_prefixes
+from mlbuild.classes.mapping.coherence import ListContext
+from mlbuild.classes.mapping.compounds import Head, head_noun, namespace_prefixes, specific_hyponyms
 from mlbuild.classes.mapping.lexicon import ALL_RELATIONS, IS_A, Candidate, Lexicon
 
 LEXNAME_PRIOR = {
@@ -39,19 +40,26 @@ LEXNAME_PRIOR = {
     "noun.feeling": 0.3, "noun.quantity": 0.2, "noun.time": 0.2, "noun.cognition": 0.2,
     "noun.relation": 0.2, "noun.motive": 0.2,
 }
-TIER_CONFIDENCE = {"exact_lemma": 1.0, "morphology": 0.95, "variant": 0.9, "head_noun": 0.6}
+TIER_CONFIDENCE = {"exact_lemma": 1.0, "morphology": 0.95, "variant": 0.9, "specific_hyponym": 0.8, "head_noun": 0.6}
+COMPOUND_TIERS = ("specific_hyponym", "head_noun")
 # Qualifier match strength -> weight: 0 none, 1 gloss word or related kind, 2 word of an ancestor's
 # lemma or the lexname, 3 an ancestor's lemma, 4 the qualifier's first sense is an ancestor.
-QUALIFIER_WEIGHT = (0.05, 3.0, 10.0, 30.0, 60.0)
+QUALIFIER_WEIGHT = (0.0, 3.0, 10.0, 30.0, 60.0)
 # A candidate of the qualifier's kind: the most is-a ancestors in common with the qualifier, and at
 # least 6 (`Propeller (Aircraft)`: instrumentality and above).
 MIN_SHARED_ANCESTORS = 6
 PARENT_WEIGHT, WHOLE_WEIGHT, CHILDREN_WEIGHT = 20.0, 8.0, 19.0
 NEAR_PARENT_WEIGHT = 5.0      # under the parent's own hypernym: WordNet files `bus` beside `vehicle`
-VOCAB_WEIGHT, VOCAB_ANCESTOR_WEIGHT = 2.0, 1.3
+VOCAB_WEIGHT, VOCAB_ANCESTOR_WEIGHT = 4.0, 1.3
+FREQUENT_WEIGHT = 3.0          # a visual synset known to have 500+ images
 INSTANCE_WEIGHT, PROPER_CASE_WEIGHT = 0.5, 0.5
 CONTEXT_WEIGHT, MAX_CONTEXT_OVERLAP = 0.5, 3   # per shared context stem: a tie-breaker, not a veto
+COMPOUND_CONTEXT_WEIGHT = 20.0    # a context word and the name form a lemma below this sense
+DESCRIPTION_WEIGHT, MAX_DESCRIPTION_OVERLAP = 2.0, 5   # per stem a given definition shares with the gloss
 CONJUNCTIONS = frozenset({"and", "or"})
+HEAD_LEMMA_WEIGHT = 4.0        # the name is the synset's first (head) lemma: its most usual name
+PLANT_BESIDE_FOOD_WEIGHT = 0.1
+PLANT_WORDS = frozenset({"tree", "trees", "plant", "plants", "bush", "shrub", "vine", "flower", "flowers"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,9 @@ class Context:
     wholes: tuple[int, ...] = ()
     children: tuple[int, ...] = ()
     words: tuple[str, ...] = ()
+    description: tuple[str, ...] = ()         # words of a definition given with the name (gloss evidence)
+    coherence: ListContext | None = None
+    own: tuple[int, float] | None = None     # this name's first-pass choice, left out of `coherence`
 
 
 @dataclass(frozen=True)
@@ -75,11 +86,18 @@ class Mapping:
     method: str = ""
     reason: str = ""
     evidence: str = ""
+    runner_up: str = ""            # WNID of the second-best candidate ('' when there was one candidate)
+    runner_up_score: float = 0.0
 
     @property
     def mapped(self) -> bool:
         """True when a synset was chosen."""
         return bool(self.wnid)
+
+    @property
+    def margin(self) -> float:
+        """Score of the answer minus that of the runner-up (the answer's score when there is none)."""
+        return round(self.score - self.runner_up_score, 3)
 
 
 @dataclass(frozen=True)
@@ -95,12 +113,18 @@ class _Weighed:
 class NameMapper:
     """Maps names to synsets with the evidence above; build once, reuse for many names."""
 
-    def __init__(self, lexicon: Lexicon | None = None, vocabulary: Iterable[str] = (),
+    def __init__(self, lexicon: Lexicon | None = None, vocabulary: Iterable[str] | None = None,
                  min_score: float = 0.3, namespaces: Iterable[str] = ()) -> None:
+        """`vocabulary`: WNIDs of visual classes; None = the shipped ImageNet-21k list, () = no prior."""
         self.lex = lexicon or Lexicon.shared()
         self.min_score = min_score
         self.namespaces = frozenset(namespaces)
-        self._vocab, self._vocab_above = self.lex.vocabulary_masks([self.lex.wn.row(w) for w in vocabulary])
+        self._frequent = None
+        self._specific_cache: dict = {}
+        if vocabulary is None:
+            self._vocab, self._vocab_above, self._frequent = self.lex.visual_masks
+        else:
+            self._vocab, self._vocab_above = self.lex.vocabulary_masks([self.lex.wn.row(w) for w in vocabulary])
 
     def map(self, name: str, context: Context | None = None, namespaces: frozenset[str] | None = None) -> Mapping:
         """The mapping of one name; namespaces default to the mapper's own (see `namespaces_of`)."""
@@ -125,13 +149,33 @@ class NameMapper:
         own = tuple(head.phrase.split())
         modifiers = tuple(w for w in parsed.base if w not in own and w not in text.STOP_WORDS)
         weighed = self._weigh(head.candidates, parsed, replace(context, words=context.words + modifiers), own)
+        likeliest = [head.candidates[i].row for i in np.argsort(-weighed.weights, kind="stable")]
+        written = tuple(w for w in parsed.base if w not in own)   # `Off-road vehicle`: `off` changes the sense
+        specific = specific_hyponyms(self.lex, likeliest, written, self._vocab, self._specific_cache)
+        if specific:  # `Bicycle helmet`: the helmet whose gloss names bicycles, before any helmet
+            return self._decide(name, "specific_hyponym", self._weigh(specific, parsed, context, own),
+                                f"head={head.phrase}")
         return self._decide(name, "head_noun", weighed, f"head={head.phrase}")
 
     def map_all(self, names: Sequence[str], contexts: Sequence[Context | None] | None = None) -> list[Mapping]:
         """Map a list; namespace prefixes (`Ford ...`) are learnt from the list itself."""
         namespaces = self.namespaces_of(names)
-        contexts = contexts or [None] * len(names)
-        return [self.map(n, c, namespaces) for n, c in zip(names, contexts)]
+        contexts = [c or Context() for c in contexts] if contexts else [Context()] * len(names)
+        first = [self.map(n, c, namespaces) for n, c in zip(names, contexts)]
+        coherence = self.list_context(names, first)
+        return [self.map(n, self.joined(c, coherence, m), namespaces) if coherence and m.runner_up else m
+                for n, c, m in zip(names, contexts, first)]
+
+    def list_context(self, names: Sequence[str], first: Sequence[Mapping]) -> ListContext | None:
+        """The evidence a list's first-pass answers give about each of its names (None if none mapped)."""
+        cased = sum(n[:1].islower() for n in names) * 2 > len(names)
+        chosen = [(self.lex.wn.row(m.wnid), m.score) for m in first if m.mapped]
+        return ListContext.of(self.lex, chosen, cased) if chosen else None
+
+    def joined(self, context: Context | None, coherence: ListContext | None, first: Mapping) -> Context:
+        """The context plus the list's coherence evidence, this name's own first answer left out."""
+        own = (self.lex.wn.row(first.wnid), first.score) if first.mapped else None
+        return replace(context or Context(), coherence=coherence, own=own)
 
     def namespaces_of(self, names: Sequence[str]) -> frozenset[str]:
         """The mapper's namespace prefixes if it was given some, else those of this list."""
@@ -169,15 +213,49 @@ class NameMapper:
         if self._vocab is not None:
             weights *= np.where(self._vocab[rows], VOCAB_WEIGHT,
                                 np.where(self._vocab_above[rows], VOCAB_ANCESTOR_WEIGHT, 1.0))
+        if self._frequent is not None:
+            weights *= np.where(self._frequent[rows], FREQUENT_WEIGHT, 1.0)
+        weights *= [HEAD_LEMMA_WEIGHT if self.lex.synsets[c.row].lemmas[0] == c.lemma else 1.0 for c in candidates]
+        weights *= self._fruit_over_plant(rows, parsed, context)
         qualifier = self._qualifier_strength(rows, parsed.qualifier)
-        weights *= np.asarray(QUALIFIER_WEIGHT)[qualifier] if qualifier.size else 1.0
+        if qualifier.size and qualifier.max() > 0:   # a hard constraint: only the best-matching senses stay
+            weights *= np.where(qualifier == qualifier.max(), np.asarray(QUALIFIER_WEIGHT)[qualifier], 0.0)
         hierarchy = self._hierarchy_weight(rows, context)
         weights *= hierarchy
         if context.words:
             words = self._context_stems(context.words) - {text.stem(w) for w in own or parsed.base}
             weights *= [1.0 + CONTEXT_WEIGHT * min(len(words & self.lex.gloss_stems(r)), MAX_CONTEXT_OVERLAP)
                         for r in rows]
+            weights *= self._compound_context(rows, own or parsed.base, context.words)
+        if context.description:
+            said = {text.stem(w) for w in context.description if w not in text.STOP_WORDS}
+            weights *= [1.0 + DESCRIPTION_WEIGHT * min(len(said & self.lex.gloss_stems(r)), MAX_DESCRIPTION_OVERLAP)
+                        for r in rows]
+        if context.coherence is not None and len(rows) > 1:
+            weights *= context.coherence.factors(self.lex, rows, context.own)
+            if context.coherence.cased and parsed.base_text[:1].isupper():
+                weights *= [1.0 if c.lemma[:1].isupper() else PROPER_CASE_WEIGHT for c in candidates]
         return _Weighed(candidates, weights, qualifier, hierarchy)
+
+    def _compound_context(self, rows: list[int], own: tuple[str, ...], words: tuple[str, ...]) -> np.ndarray:
+        """Senses above a lemma that a context word forms with the name (`#bat` beside `#baseball`:
+        `baseball bat` is a lemma, under the club sense of bat) weigh COMPOUND_CONTEXT_WEIGHT more."""
+        name = "_".join(own)
+        compounds = [c.row for w in words for key in (f"{w}_{name}", f"{name}_{w}")
+                     for c in self.lex.candidates((key,)) if c.tier == "exact_lemma"]
+        if not compounds:
+            return np.ones(len(rows))
+        above = set(compounds).union(*(self.lex.ancestors(c) for c in compounds))
+        return np.where([r in above for r in rows], COMPOUND_CONTEXT_WEIGHT, 1.0)
+
+    def _fruit_over_plant(self, rows: list[int], parsed: text.ParsedName, context: Context) -> np.ndarray:
+        """Plant senses weigh less when the same name has a food sense (the fruit one photographs),
+        unless the name, its qualifier or the context words say plant or tree."""
+        lexnames = [self.lex.synsets[r].lexname for r in rows]
+        said = set(parsed.base) | set(parsed.qualifier) | set(context.words)
+        if "noun.food" not in lexnames or said & PLANT_WORDS:
+            return np.ones(len(rows))
+        return np.where(np.asarray(lexnames) == "noun.plant", PLANT_BESIDE_FOOD_WEIGHT, 1.0)
 
     def _qualifier_strength(self, rows: list[int], qualifier: tuple[str, ...]) -> np.ndarray:
         """Per candidate 0..4 (see QUALIFIER_WEIGHT); empty when there is no usable qualifier."""
@@ -186,7 +264,7 @@ class NameMapper:
             return np.zeros(0, dtype=int)
         key, stems = "_".join(content), [text.stem(w) for w in content]
         kinds = self._qualifier_kinds(content)
-        shared = np.array([max((self._shared(row, q) for q in kinds), default=0) for row in rows])
+        shared = np.array([self._shared(row, kinds[0]) if kinds else 0 for row in rows])
         closest = shared == shared.max()
         out = np.zeros(len(rows), dtype=int)
         for i, row in enumerate(rows):
@@ -202,9 +280,12 @@ class NameMapper:
         return out
 
     def _qualifier_kinds(self, content: tuple[str, ...]) -> list[int]:
-        """The qualifier's own senses, most likely first (`Aircraft` -> aircraft.n.01)."""
+        """The qualifier's own senses, most likely first by sense and visual prior (`Machine` -> the device)."""
         found = self.lex.candidates(("_".join(content),)) or self.lex.candidates((content[-1],))
-        return [c.row for c in found[:3]]
+        if not found:
+            return []
+        weighed = self._weigh(found, text.parse_name(" ".join(content)), Context())
+        return [found[i].row for i in np.argsort(-weighed.weights, kind="stable")[:3]]
 
     def _shared(self, a: int, b: int) -> int:
         """Number of is-a ancestors (each synset counted as its own) two synsets have in common."""
@@ -242,26 +323,33 @@ class NameMapper:
         return stems
 
     def _decide(self, name: str, tier: str, weighed: _Weighed, note: str) -> Mapping:
-        """The winner, its score and method, or the reason there is none."""
+        """The winner, its score, method and runner-up, or the reason there is none."""
         cands, weights = weighed.candidates, weighed.weights
-        best = int(np.argmax(weights))
-        tier = tier if tier == "head_noun" else cands[best].tier  # `Glasses`: exact, or a plural of glass
+        order = np.argsort(-weights, kind="stable")
+        best = int(order[0])
+        tier = tier if tier in COMPOUND_TIERS else cands[best].tier  # `Glasses`: exact, or a plural of glass
         syn = self.lex.synsets[cands[best].row]
         share = float(weights[best] / weights.sum())
         score = round(share * TIER_CONFIDENCE[tier], 3)
+        second = int(order[1]) if len(order) > 1 and weights[order[1]] > 0 else -1
+        runner_up = (self.lex.synsets[cands[second].row].wnid, round(float(weights[second] / weights.sum())
+                                                                       * TIER_CONFIDENCE[tier], 3)) \
+            if second >= 0 else ("", 0.0)
         evidence = ";".join(x for x in (note, f"lemma={cands[best].lemma}", f"senses={len(cands)}",
                                         f"share={share:.2f}") if x)
         if weighed.qualifier.size and weighed.qualifier.max() == 0:
-            return Mapping(name, reason="qualifier_mismatch", evidence=f"{evidence};best={syn.name}")
+            return Mapping(name, reason="qualifier_mismatch", evidence=f"{evidence};best={syn.name}",
+                           runner_up=syn.wnid, runner_up_score=score)
         if score < self.min_score:
-            return Mapping(name, reason="ambiguous_low_score", score=score, evidence=f"{evidence};best={syn.name}")
+            return Mapping(name, reason="ambiguous_low_score", score=score, evidence=f"{evidence};best={syn.name}",
+                           runner_up=runner_up[0], runner_up_score=runner_up[1])
         method = tier
-        if len(cands) > 1 and tier != "head_noun":
+        if len(cands) > 1 and tier not in COMPOUND_TIERS:
             if weighed.qualifier.size and weighed.qualifier[best] > 0:
                 method = "qualifier"
             elif weighed.hierarchy[best] > 1.0:
                 method = "hierarchy"
-        return Mapping(name, syn.wnid, syn.name, score, method, "", evidence)
+        return Mapping(name, syn.wnid, syn.name, score, method, "", evidence, *runner_up)
 
 
 def _any_match(stems: list[str], words: frozenset[str]) -> bool:

@@ -17,8 +17,10 @@ from mlbuild._util.atomic import write_atomic
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes.wordnet import WordNet
 from mlbuild.errors import InputError
+from mlbuild.sources.wnids import read_wnid_file
 
 OPENIMAGES_TABLE = "openimages_wordnet.csv"
+VISUAL_WNIDS = "visual_wnids.txt"
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,11 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[object
     writer.writerow(columns)
     writer.writerows(rows)
     return write_atomic(path, buffer.getvalue())
+
+
+def write_lines(path: Path, lines: Iterable[str]) -> Path:
+    """Write text lines (LF) atomically."""
+    return write_atomic(Path(path), "".join(f"{line}\n" for line in lines))
 
 
 def read_csv(path: Path, required: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
@@ -70,8 +77,38 @@ def read_overrides(path: Path, key: str, wordnet: WordNet) -> dict[str, Override
     return out
 
 
-@lru_cache(maxsize=2)
+def read_visual_wnids(path: Path) -> tuple[list[str], list[str]]:
+    """The shipped visual vocabulary: every WNID, and those marked as having 500+ images."""
+    table = read_wnid_file(path).to_pydict()
+    return table["wnid"], [w for w, mark in zip(table["wnid"], table["name"]) if mark == "500"]
+
+
+@lru_cache(maxsize=4)
+def read_class_map(path: str) -> dict[str, str]:
+    """Source class -> WNID from a CSV with `mid` (or `source_class`) and `wnid`; blank wnid = unmapped."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        columns = set(next(csv.reader(fh), []))
+    key = "mid" if "mid" in columns else "source_class"
+    if not {key, "wnid"} <= columns:
+        raise InputError(path, "a class map needs `mid` or `source_class`, and `wnid` columns", line=1)
+    return {row[key]: row["wnid"] for _, row in read_csv(Path(path), (key, "wnid")) if row["wnid"]}
+
+
+def read_descriptions(path: Path) -> dict[str, str]:
+    """Class -> description from a CSV with `source_class` (or `name`) and `description` columns."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        columns = set(next(csv.reader(fh), []))
+    key = "source_class" if "source_class" in columns else "name"
+    return {row[key]: row["description"].strip() for _, row in read_csv(Path(path), (key, "description"))}
+
+
+@lru_cache(maxsize=1)
+def openimages_scores(path: str | None = None) -> dict[str, float]:
+    """MID -> the shipped Open Images mapping's score (its `score` column)."""
+    source = Path(path) if path else wordnet_map(OPENIMAGES_TABLE)
+    return {row["mid"]: float(row["score"]) for _, row in read_csv(source, ("mid", "score")) if row["score"]}
+
+
 def openimages_wnids(path: str | None = None) -> dict[str, str]:
     """MID -> WNID of every mapped class in the shipped Open Images table (or the table at path)."""
-    source = Path(path) if path else wordnet_map(OPENIMAGES_TABLE)
-    return {row["mid"]: row["wnid"] for _, row in read_csv(source, ("mid", "wnid")) if row["wnid"]}
+    return read_class_map(str(path or wordnet_map(OPENIMAGES_TABLE)))

@@ -7,19 +7,30 @@ unigram cost from SemCor tag counts, so one multiword lemma beats its parts
 (`golden retriever`, not `golden` + `retriever`). Stop words and photo-sharing
 filler are dropped; the remaining words are grouped left to right into the longest
 noun lemma phrases, and each phrase is mapped by `NameMapper` with the image's other
-tags as context words (they disambiguate `#bat #cave` from `#bat #baseball`).
+tags as context words and, in `map_set`, the senses first chosen for them as coherence
+evidence (they disambiguate `#bat #cave` from `#bat #baseball`). A tag with several
+concepts gives one mapping per concept (`#dogsandcats` -> dog, cat).
+
+Tags on the stop list (`wordnet_maps/tag_stop_list.txt`, extendable with the user's own
+files) stay unmapped with reason `stop_list` and their kind: photo-sharing `filler`
+(`#instagood`), `sentiment` (`#love`) and `non_visual` (`#tbt`, `#foodporn`). Stop-listed
+words inside a tag are dropped (`#lovemydog` -> dog).
 """
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from pathlib import Path
 
+from mlbuild._util.resources import wordnet_map
 from mlbuild.classes.mapping import text
+from mlbuild.classes.mapping.coherence import ListContext
 from mlbuild.classes.mapping.lexicon import Lexicon
 from mlbuild.classes.mapping.names import Context, Mapping, NameMapper
+from mlbuild.errors import InputError
 
 MAX_WORD = 30          # longest squashed form tried by the segmenter
 MAX_PHRASE = 4         # longest lemma phrase grouped from words
@@ -28,6 +39,8 @@ STOP_COST = 2.0        # stop words are the most frequent words
 SHORT_WORD_COST = 6.0  # extra cost of a 1-2 letter word that is not a stop word: segments rarely are
 INFLECTION_COST = 0.5  # plural forms cost a little more than their lemma
 _HASHTAG = re.compile(r"#?([^\s#]+)")
+STOP_LIST = "tag_stop_list.txt"
+STOP_KINDS = ("filler", "sentiment", "non_visual")
 
 
 @dataclass(frozen=True)
@@ -42,8 +55,9 @@ class TagMapping:
 class Segmenter:
     """Splits run-together words (`goldenretriever`) into WordNet word forms."""
 
-    def __init__(self, lex: Lexicon) -> None:
+    def __init__(self, lex: Lexicon, filler: frozenset[str] = frozenset()) -> None:
         self.lex = lex
+        self.filler = filler
         self.split = lru_cache(maxsize=50_000)(self._split)
 
     @cached_property
@@ -58,7 +72,7 @@ class Segmenter:
         counts.update({w: c for w, (_, c) in self.lex.other_pos.items() if w not in counts})
         for key, count in counts.items():
             self._add(forms, text.squash_key(key), _word_cost(count, key), key.replace("_", " "))
-        for word in text.STOP_WORDS | text.TAG_FILLER:
+        for word in text.STOP_WORDS | self.filler:
             self._add(forms, word, STOP_COST, word)
         return forms
 
@@ -95,37 +109,58 @@ class Segmenter:
 
 
 class TagMapper:
-    """Maps tags and hashtags through a `NameMapper`."""
+    """Maps tags and hashtags through a `NameMapper`; tags on the stop list stay unmapped."""
 
-    def __init__(self, names: NameMapper | None = None) -> None:
+    def __init__(self, names: NameMapper | None = None, stop_list: dict[str, str] | None = None) -> None:
+        """`stop_list`: squashed tag or word -> kind (`filler`, `sentiment`, `non_visual`); default: the shipped one."""
         self.names = names or NameMapper()
-        self.segmenter = Segmenter(self.names.lex)
+        self.stop_list = read_stop_list() if stop_list is None else stop_list
+        self.segmenter = Segmenter(self.names.lex, frozenset(self.stop_list))
 
     def words(self, tag: str) -> tuple[str, ...]:
-        """The words of a tag: camelCase and run-together hashtags split, filler and stop words dropped."""
+        """The words of a tag: camelCase and run-together hashtags split, stop-listed and stop words dropped."""
         out: list[str] = []
         for part in _HASHTAG.findall(tag.replace("_", " ").replace("-", " ")):
             pieces = text.split_camel(part) if _mixed_case(part) else [part]
             for piece in pieces:
                 for word in text.words(piece):
-                    known = word.isdigit() or self.names.lex.is_word(word)
+                    known = word.isdigit() or self.names.lex.is_word(word) or word in self.stop_list
                     out.extend([word] if known else self.segmenter.split(word))
-        return tuple(w for w in out if w not in text.STOP_WORDS and w not in text.TAG_FILLER)
+        return tuple(w for w in out if w not in text.STOP_WORDS and w not in self.stop_list)
 
-    def map(self, tag: str, context: Sequence[str] = ()) -> TagMapping:
-        """Map one tag; context holds words of the image's other tags."""
+    def map(self, tag: str, context: Sequence[str] = (), coherence: ListContext | None = None,
+            first: TagMapping | None = None) -> TagMapping:
+        """Map one tag; context holds words of the image's other tags, coherence the senses chosen for them."""
+        kind = self.stop_list.get(text.squash(tag.lstrip("#")))
+        if kind:
+            return TagMapping(tag, (), (Mapping(tag, reason="stop_list", evidence=f"kind={kind}"),))
         words = self.words(tag)
         mappings = []
-        for phrase in self._phrases(words):
-            found = self.names.map(phrase, Context(words=tuple(w for w in context if w not in phrase.split())))
-            mappings.append(found)
+        for i, phrase in enumerate(self._phrases(words)):
+            near = Context(words=tuple(w for w in context if w not in phrase.split()))
+            if coherence is not None and first is not None:
+                near = self.names.joined(near, coherence, first.mappings[i])
+            mappings.append(self.names.map(phrase, near))
         return TagMapping(tag, words, tuple(mappings))
 
     def map_set(self, tags: Sequence[str]) -> list[TagMapping]:
-        """Map the tags of one image, each with the words of the others as context."""
+        """Map the tags of one image jointly: each with the others' words and first-pass senses as evidence."""
         words = [self.words(t) for t in tags]
-        return [self.map(tag, [w for j, ws in enumerate(words) if j != i for w in ws])
+        first = [self.map(tag, [w for j, ws in enumerate(words) if j != i for w in ws]) for i, tag in enumerate(tags)]
+        coherence = self.names.list_context(tags, [m for f in first for m in f.mappings])
+        if coherence is None:
+            return first
+        return [self.map(tag, [w for j, ws in enumerate(words) if j != i for w in ws], coherence, first[i])
                 for i, tag in enumerate(tags)]
+
+    def map_all(self, tags: Sequence[str]) -> list[TagMapping]:
+        """Map a source's tags: each alone, then with the senses chosen for all of them as coherence."""
+        first = [self.map(tag) for tag in tags]
+        coherence = self.names.list_context(tags, [m for f in first for m in f.mappings])
+        if coherence is None:
+            return first
+        return [self.map(tag, (), coherence, f) if any(m.runner_up for m in f.mappings) else f
+                for tag, f in zip(tags, first)]
 
     def _phrases(self, words: tuple[str, ...]) -> list[str]:
         """Group words left to right into the longest noun lemma phrases; lone non-nouns stay single."""
@@ -152,3 +187,18 @@ def _word_cost(count: int, key: str) -> float:
 def _unknown_cost(length: int) -> float:
     """Norvig's unknown-word estimate: an unknown stretch costs more the longer it is."""
     return math.log(CORPUS / 10.0) + length * math.log(10.0)
+
+
+def read_stop_list(paths: Iterable[Path] = ()) -> dict[str, str]:
+    """The shipped tag stop list plus the user's (`tag<TAB>kind` per line; a later file wins)."""
+    out: dict[str, str] = {}
+    for path in (wordnet_map(STOP_LIST), *paths):
+        with open(path, encoding="utf-8") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                tag, _, kind = line.rstrip("\n").partition("\t")
+                if kind not in STOP_KINDS:
+                    raise InputError(path, f"expected 'tag<TAB>kind' with kind one of {STOP_KINDS}", line=number)
+                out[text.squash(tag)] = kind
+    return out

@@ -28,11 +28,6 @@ so some such than that the their theirs them themselves then there these they th
 to too under until up very was we were what when where which while who whom why will with would
 you your yours yourself yourselves vs versus via
 """.split())
-# Photo-sharing filler that tags carry but that never names what is in the picture.
-TAG_FILLER = frozenset("""
-photo photos photography photographer pic pics picture pictures image images instagood instagram
-insta igers photooftheday picoftheday follow followme like likes tbt nofilter me selfie
-""".split())
 _STEMMER = PorterStemmer()
 
 
