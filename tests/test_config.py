@@ -49,7 +49,7 @@ partition_images = 1000
     ("[[source]]\nurls = 'x'\n", "kind"),
     ("[[source]]\nkind = 'nope'\n", "unknown source kind"),
     ("[[source]]\nkind = 'imagenet_urls'\nurls = 'x'\n[classes]\nmin_image = 1\n", "min_image"),
-    ("[sources]\n", "unknown sections"),
+    ("[sources]\n", "unknown section"),
     ("[classes]\nmin_images = 1\n", "no \\[\\[source\\]\\]"),
     ("[[source]\n", "not valid TOML"),
 ])

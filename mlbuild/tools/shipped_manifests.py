@@ -36,7 +36,7 @@ def unified_vocabulary(data: Path) -> Taxonomy:
     tax.add_all(read_wnid_list(data / "imagenet21k" / "imagenet22k_synsets.txt").to_pylist(), source="imagenet21k")
     mids = read_descriptions(data / "openimages" / "oidv6-class-descriptions.csv").column("LabelName").to_pylist()
     mapping = read_class_map(str(wordnet_map(OPENIMAGES_MAP)))
-    pairs = [(mapping[m], f"openimages:{m}") for m in mids if m in mapping]
+    pairs = [(mapping[m], f"openimages:{m}") for m in mids if mapping.get(m)]
     tax.add_all([w for w, _ in pairs], source_ids=[s for _, s in pairs])
     return tax
 
