@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - the last line of defence: one line, never a traceback
         if debug:
             traceback.print_exc()
-        where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
-        at = f" (at {Path(where.filename).name}:{where.lineno})" if where else ""
+        ours = [f for f in traceback.extract_tb(err.__traceback__) if f"{os.sep}mlbuild{os.sep}" in f.filename]
+        at = f" (in {Path(ours[-1].filename).name}:{ours[-1].lineno})" if ours else ""
         print(f"mlbuild {args.command}: unexpected error: {type(err).__name__}: {err}{at}; "
               "run with MLBUILD_DEBUG=1 (or --debug) for the traceback", file=sys.stderr)
         return 1

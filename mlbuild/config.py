@@ -45,9 +45,11 @@ class ClassesConfig:
     min_images: int = field(default=0, metadata={"min": 0})   # positives (after propagation), training split
     # WNIDs, named class lists (read from lists_dir) or WNID list files
     include: list[str | Path] = field(default_factory=list,
-                                      metadata={"names": CLASS_LIST_NAMES, "pattern": WNID_PATTERN})
+                                      metadata={"names": CLASS_LIST_NAMES, "pattern": WNID_PATTERN,
+                                                "folder": "lists_dir"})
     exclude: list[str | Path] = field(default_factory=list,
-                                      metadata={"names": CLASS_LIST_NAMES, "pattern": WNID_PATTERN})
+                                      metadata={"names": CLASS_LIST_NAMES, "pattern": WNID_PATTERN,
+                                                "folder": "lists_dir"})
     lists_dir: Path | None = None       # the folder of the named class lists
     keep_eval_classes: bool = True      # classes of evaluation sets survive min_images
     vocabulary: Path | None = None      # WNID per line (optional TAB name): exactly these, class_index = line

@@ -6,8 +6,9 @@ One checker for every table of a build config (sections, [build], each source's 
   `int` is never a boolean, `float` takes integers, `Path` is resolved against the
   config's folder, `list[X]` also takes a single X, `X | None` takes X;
 - field metadata adds `choices` (allowed values), `min`/`max` (inclusive bounds),
-  `keys` (required keys of a table) and `names` (for `str | Path` fields: the strings
-  that are names, not paths).
+  `keys` (required keys of a table), `names` (for `str | Path` fields: the strings that
+  are names, not paths; `folder`: the key that must then say where the named files are)
+  and `output` (a path that need not exist; other paths are inputs and must).
 Every mistake is one line naming the file, line, `[section] key`, what was given and
 what is allowed; all mistakes of a config are reported together as one `ConfigError`.
 """
@@ -57,7 +58,7 @@ class Place:
 
     def error(self, key: str | None, message: str) -> None:
         """Record one mistake about `key` (None: the table itself)."""
-        line = find_line(self.text, self.header, self.index, key) if self.text else None
+        line = find_line(self.text, self.header, self.index, key) or find_line(self.text, self.header, self.index, None)
         where = self.origin + (f":{line}" if line else "")
         what = f"{self.label} {key}" if key else self.label
         self.errors.append(f"{where}: {what}: {message}")
@@ -107,10 +108,22 @@ def check_table(cls: type, table: Any, place: Place, extra: dict[str, Any] | Non
             out[key] = convert(hint, value, meta, place.base)
         except _Bad as bad:
             place.error(key, f"got {_show(value)}, {bad}")
+            continue
+        _check_inputs(key, out[key], meta, table, place)
     for key, (spec, _) in specs.items():
         if key not in table and key not in skip and _required(spec):
             place.error(key, "missing: this key is required")
     return out
+
+
+def _check_inputs(key: str, value: Any, meta: dict[str, Any], table: dict, place: Place) -> None:
+    """Paths are inputs and must exist (unless meta["output"]); a name from meta["names"] needs its folder key."""
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        if isinstance(item, Path) and not meta.get("output") and not item.exists():
+            place.error(key, f"{item}: no such file or folder")
+        folder = meta.get("folder")
+        if folder and isinstance(item, str) and item in meta.get("names", ()) and table.get(folder) is None:
+            place.error(key, f"{item!r} is a named list: set `{folder}` to the folder that holds it")
 
 
 def _hints(cls: type) -> list[Any]:
@@ -175,7 +188,7 @@ def _scalar(hint: Any, value: Any, base: Path) -> Any:
     if hint is bool:
         if isinstance(value, bool):
             return value
-        raise _Bad("expected true or false (a TOML boolean, not a string)")
+        raise _Bad("expected true or false (a TOML boolean" + (", not a string)" if isinstance(value, str) else ")"))
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value

@@ -18,6 +18,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_sections_and_relative_paths(tmp_path):
     (tmp_path / "urls.txt").write_text("n02084071_1\thttp://x/a.jpg\n")
+    (tmp_path / "map.csv").write_text("source_class,wnid\n")
     config = load_config(write(tmp_path, """
 [[source]]
 kind = "imagenet_urls"

@@ -102,13 +102,18 @@ def _by_name(ids: list[str], pairs: list[tuple], scores: list[float | None], kno
 @lru_cache(maxsize=4)
 def read_class_map(path: str) -> dict[str, str]:
     """Source class -> WNID from a CSV with `mid` (or `source_class`) and `wnid`; blank wnid ("") = unmapped."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        names = set(reader.fieldnames or [])
-        key = "mid" if "mid" in names else "source_class"
-        if not {key, "wnid"} <= names:
-            raise InputError(path, "a class map needs `mid` or `source_class`, and `wnid` columns", line=1)
-        return {row[key]: row["wnid"] or "" for row in reader}
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            names = set(reader.fieldnames or [])
+            key = "mid" if "mid" in names else "source_class"
+            if not {key, "wnid"} <= names:
+                raise InputError(path, "a class map needs `mid` or `source_class`, and `wnid` columns", line=1)
+            return {row[key]: row["wnid"] or "" for row in reader}
+    except OSError as err:
+        raise InputError(path, f"cannot read the class map: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(path, "the class map is not UTF-8 text") from None
 
 
 @lru_cache(maxsize=1)

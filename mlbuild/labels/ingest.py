@@ -21,6 +21,7 @@ from mlbuild.config import LabelsConfig, SourceSpec
 from mlbuild.errors import InputError
 from mlbuild.labels.joins import ImageIndex, duplicate_rows
 from mlbuild.sources.base import SourceAdapter
+from mlbuild.sources.registry import input_files
 
 POSITIVE, NEGATIVE, IGNORED = 1, -1, 0
 
@@ -71,6 +72,10 @@ def _read_source(spec: SourceSpec, adapter: SourceAdapter, rules: LabelsConfig) 
         images, merged, examples = _merge_duplicates(_read_images(adapter))
         reports = _reports(adapter)
         _read_labels(adapter, ImageIndex(images.column("image_id").combine_chunks()), codes, rules, labels)
+    if not images.num_rows:
+        skipped = "; ".join(_reports(adapter)) or "no rows"
+        raise InputError(", ".join(map(str, input_files(spec))) or adapter.name,
+                         f"source {adapter.name!r} has no images ({skipped})")
     image_row, class_code, confidence, polarity = labels.arrays()
     counts = {"images": images.num_rows, "labels": len(image_row), "labels_unknown_image": labels.unknown,
               "positives": int((polarity == POSITIVE).sum()), "negatives": int((polarity == NEGATIVE).sum()),

@@ -43,7 +43,7 @@ class ImageNetUrlsConfig:
 
     urls: Path
     format: str = field(default="tsv", metadata={"choices": tuple(FORMATS)})
-    classes: str | Path | None = field(default=None, metadata={"names": tuple(CLASS_LISTS)})
+    classes: str | Path | None = field(default=None, metadata={"names": tuple(CLASS_LISTS), "folder": "lists_dir"})
     lists_dir: Path | None = None
     lemmas: Path | None = None
     name: str = "imagenet21k"
@@ -214,7 +214,7 @@ class ImageNetFolderConfig:
     root: Path
     name: str = "imagenet21k"
     split: str = "train"
-    classes: str | Path | None = field(default=None, metadata={"names": tuple(CLASS_LISTS)})
+    classes: str | Path | None = field(default=None, metadata={"names": tuple(CLASS_LISTS), "folder": "lists_dir"})
     lists_dir: Path | None = None
     lemmas: Path | None = None
     extensions: tuple[str, ...] = (".jpeg", ".jpg", ".png")

@@ -38,13 +38,8 @@ def adapter_types(kind: str) -> tuple[type, type]:
 
 
 def check_options(kind: str, options: dict[str, Any], place: Place) -> dict[str, Any]:
-    """A source's options checked against its adapter's config class; input paths must exist."""
-    values = check_table(adapter_types(kind)[1], options, place)
-    for key, value in values.items():
-        for item in value if isinstance(value, (list, tuple)) else [value]:
-            if isinstance(item, Path) and not item.exists():
-                place.error(key, f"{item}: no such file or folder")
-    return values
+    """A source's options checked against its adapter's config class (input paths must exist)."""
+    return check_table(adapter_types(kind)[1], options, place)
 
 
 def make_adapter(spec: SourceSpec) -> SourceAdapter:

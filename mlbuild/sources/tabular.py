@@ -125,7 +125,10 @@ class Tabular(SourceAdapter):
         c = self.config
         location = [x for x in (c.url_column, c.path_column) if x]
         for first, batch in self._batches():
-            batch = _as_strings(batch, [c.id_column, *location, *(x for x in (c.split_column,) if x)])
+            try:
+                batch = _as_strings(batch, [c.id_column, *location, *(x for x in (c.split_column,) if x)])
+            except KeyError as err:
+                raise InputError(c.path, f"{err.args[0]}; columns: {batch.schema.names}") from None
             blank = [pc.equal(pc.fill_null(batch.column(x), ""), "") for x in (c.id_column, *location)]
             checks = [(blank[0], "no image id"),
                       (blank[1] if len(blank) == 2 else pc.and_(blank[1], blank[2]), "no URL or path")]
