@@ -223,9 +223,8 @@ def _section(cls: type, table: Any, place: Place) -> Any:
     if cls is not DownloadSection:
         return cls(**check_table(cls, table, place))
     from mlbuild.images.download.config import DownloadConfig
-    extra = typing.get_type_hints(DownloadConfig)
-    values = check_table(DownloadSection, table, place, extra=extra, only=("enabled", "folder"))
-    options = {k: v for k, v in values.items() if k in extra}
+    values = check_table(DownloadSection, table, place, extra=DownloadConfig, only=("enabled", "folder"))
+    options = {k: v for k, v in values.items() if k not in ("enabled", "folder")}
     try:
         DownloadConfig.from_mapping(options)
     except MlbuildError as err:
@@ -244,3 +243,17 @@ def _fixed_vocabulary(classes: ClassesConfig, taxonomy: TaxonomyConfig, place: P
     if clashing:
         place.at("classes").error(clashing[0], f"[classes] {', '.join(clashing)} cannot change a fixed vocabulary "
                                                "([classes] vocabulary, or the classes of [taxonomy] hierarchy)")
+
+
+def schema_tables() -> dict[str, list[tuple[str, str, str, str]]]:
+    """Every table of the config and its (key, type, default, allowed) rows: what docs/config.md must list."""
+    from mlbuild.config_check import schema_rows
+    from mlbuild.images.download.config import DownloadConfig
+    from mlbuild.sources.registry import ADAPTERS, adapter_types
+    tables = {f'[[source]] kind = "{kind}"': schema_rows(adapter_types(kind)[1]) for kind in ADAPTERS}
+    tables["[[source]] (every kind)"] = schema_rows(SourceSpec, only=("class_map",))
+    for name, cls in sections().items():
+        tables[f"[{name}]"] = schema_rows(cls, only=("enabled", "folder") if cls is DownloadSection else None)
+    tables["[download]"] += schema_rows(DownloadConfig)
+    tables["[build]"] = schema_rows(BuildConfig, only=build_keys())
+    return tables

@@ -5,7 +5,8 @@ One checker for every table of a build config (sections, [build], each source's 
 - values must have the field's type: `bool` is only `true`/`false` (never a string),
   `int` is never a boolean, `float` takes integers, `Path` is resolved against the
   config's folder, `list[X]` also takes a single X, `X | None` takes X;
-- field metadata adds `choices` (allowed values), `min`/`max` (inclusive bounds),
+- field metadata adds `choices` (allowed values), `min`/`max` (inclusive bounds), `above`
+  (exclusive lower bound),
   `keys` (required keys of a table), `names` (for `str | Path` fields: the strings that
   are names, not paths; `folder`: the key that must then say where the named files are)
   and `output` (a path that need not exist; other paths are inputs and must).
@@ -82,28 +83,28 @@ def did_you_mean(given: str, allowed: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def check_table(cls: type, table: Any, place: Place, extra: dict[str, Any] | None = None,
-                skip: tuple[str, ...] = (), only: tuple[str, ...] | None = None) -> dict[str, Any]:
+def check_table(cls: type, table: Any, place: Place, extra: type | None = None,
+                only: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The table's values converted to `cls`'s field types; mistakes are recorded in `place`.
 
-    `only` restricts the keys to those fields; `extra` maps more allowed keys to their type
-    hints (checked the same way, no metadata); keys in `skip` are allowed and left for the caller.
+    `only` restricts the keys to those fields of `cls`; the fields of the dataclass `extra`
+    are allowed too (the [download] table holds the downloader's settings).
     """
     if not isinstance(table, dict):
         place.error(None, f"must be a table, got {_show(table)}")
         return {}
     specs = {f.name: (f, hint) for f, hint in zip(dataclasses.fields(cls), _hints(cls))
              if only is None or f.name in only}
-    allowed = sorted([*specs, *(extra or {}), *skip])
+    if extra is not None:
+        specs |= {f.name: (f, hint) for f, hint in zip(dataclasses.fields(extra), _hints(extra))}
+    allowed = sorted(specs)
     out: dict[str, Any] = {}
     for key, value in table.items():
-        if key in skip:
-            continue
-        if key not in specs and key not in (extra or {}):
+        if key not in specs:
             place.error(key, f"unknown key{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}")
             continue
-        spec, hint = specs.get(key, (None, (extra or {}).get(key)))
-        meta = dict(spec.metadata) if spec is not None else {}
+        spec, hint = specs[key]
+        meta = dict(spec.metadata)
         try:
             out[key] = convert(hint, value, meta, place.base)
         except _Bad as bad:
@@ -111,7 +112,7 @@ def check_table(cls: type, table: Any, place: Place, extra: dict[str, Any] | Non
             continue
         _check_inputs(key, out[key], meta, table, place)
     for key, (spec, _) in specs.items():
-        if key not in table and key not in skip and _required(spec):
+        if key not in table and _required(spec):
             place.error(key, "missing: this key is required")
     return out
 
@@ -216,9 +217,22 @@ def _limits(value: Any, meta: dict[str, Any]) -> Any:
         raise _Bad(f"allowed: {', '.join(map(repr, choices))}{did_you_mean(value, choices)}")
     if "min" in meta and value < meta["min"]:
         raise _Bad(f"must be >= {meta['min']}")
+    if "above" in meta and value <= meta["above"]:
+        raise _Bad(f"must be > {meta['above']}")
     if "max" in meta and value > meta["max"]:
         raise _Bad(f"must be <= {meta['max']}")
     return value
+
+
+def field_problem(value: Any, meta: dict[str, Any]) -> str | None:
+    """What is wrong with a value under its field's metadata (choices, bounds), or None."""
+    try:
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if item is not None:
+                _limits(item, meta)
+    except _Bad as bad:
+        return f"got {_show(value)}, {bad}"
+    return None
 
 
 def _type_name(hint: Any) -> str:
@@ -254,3 +268,68 @@ def find_line(text: str | None, header: str, index: int, key: str | None) -> int
                 re.match(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", line):
             return number
     return None
+
+
+def schema_rows(cls: type, only: tuple[str, ...] | None = None) -> list[tuple[str, str, str, str]]:
+    """(key, type, default, allowed) of every field, as docs/config.md writes them."""
+    rows = []
+    for spec, hint in zip(dataclasses.fields(cls), _hints(cls)):
+        if only is None or spec.name in only:
+            rows.append((spec.name, type_text(hint), default_text(spec), allowed_text(hint, dict(spec.metadata))))
+    return rows
+
+
+def type_text(hint: Any) -> str:
+    """`int`, `list of path`, `name or path`, ... for a type hint."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        if set(options) == {str, Path}:
+            return "name or path"
+        return " or ".join(type_text(o) for o in options)
+    if origin in (list, tuple):
+        return f"list of {type_text(args[0])}"
+    if origin is dict:
+        return "table"
+    return {bool: "bool", int: "int", float: "float", str: "string", Path: "path"}.get(hint, str(hint))
+
+
+def default_text(spec: dataclasses.Field) -> str:
+    """The default as TOML would write it; `required` when there is none."""
+    if spec.default is not dataclasses.MISSING:
+        value = spec.default
+    elif spec.default_factory is not dataclasses.MISSING:
+        value = spec.default_factory()
+    else:
+        return "required"
+    return _toml_text(value)
+
+
+def _toml_text(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_text(v) for v in value) + "]"
+    if isinstance(value, (str, Path)):
+        return f'"{value}"'
+    return str(value)
+
+
+def allowed_text(hint: Any, meta: dict[str, Any]) -> str:
+    """The allowed values a field's metadata gives (choices, bounds, table keys, names)."""
+    parts = []
+    if "choices" in meta:
+        parts.append(", ".join(f'"{c}"' for c in meta["choices"]))
+    if "min" in meta or "max" in meta:
+        lo, hi = meta.get("min"), meta.get("max")
+        parts.append(f"{lo}..{hi}" if lo is not None and hi is not None else f">= {lo}" if lo is not None
+                     else f"<= {hi}")
+    if "above" in meta:
+        parts.append(f"> {meta['above']}")
+    if "keys" in meta:
+        parts.append("{" + ", ".join(meta["keys"]) + "}")
+    if "names" in meta:
+        parts.append(("a WNID, " if meta.get("pattern") else "") + "a named list or a file")
+    return "; ".join(parts)

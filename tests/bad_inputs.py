@@ -402,7 +402,7 @@ CASES = [
          toml="[dedup]\nmax_distance = 100\n"),
     Case("config-download-unknown-key", "csv", ERROR, "[download] concurency: unknown key (did you mean 'concurrency'?)",
          toml="[download]\nconcurency = 4\n"),
-    Case("config-download-zero-concurrency", "csv", ERROR, "concurrency must be positive",
+    Case("config-download-zero-concurrency", "csv", ERROR, "[download] concurrency: got 0, must be > 0",
          toml="[download]\nconcurrency = 0\n"),
     Case("config-kind-typo", "csv", ERROR, "[[source]] #1 kind: got 'tabluar'", options={"kind": "tabluar"}),
     Case("config-kind-missing", "csv", ERROR, "[[source]] #1 kind: missing", options={"kind": None}),
