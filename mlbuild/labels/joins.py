@@ -95,7 +95,7 @@ def hex_keys(ids: pa.Array) -> np.ndarray | None:
         return None
     offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset:ids.offset + len(ids) + 1]
     width = int(offsets[1] - offsets[0])
-    if not (np.diff(offsets) == width).all():
+    if width == 0 or not (np.diff(offsets) == width).all():
         return None
     data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]].reshape(-1, width)
     prefix = ids[0].as_py().rfind(":") + 1
