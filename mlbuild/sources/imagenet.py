@@ -28,6 +28,7 @@ from mlbuild.sources.wnids import CLASS_LISTS, class_list, is_wnid, names_for, r
 
 IMAGE_ID_REGEX = r"^n[0-9]{8}_[0-9]+$"
 _ASCII = "".join(map(chr, range(128)))
+EARLY_REFUSAL_LINES = 1000  # a first block of this many lines, none good, is a wrong format option
 FORMATS = {"tsv": "\t", "csv": ","}  # tsv: the original file; csv: the re-saved sample (quoted, CRLF)
 
 
@@ -105,15 +106,20 @@ class ImageNetUrls(SourceAdapter):
         path = self.config.urls
         report = self.new_skip_report(path)
         parse = partial(_parse_block, FORMATS[self.config.format], self._subset, decode, make)
+        wrong = InputError(path, f"no line is `image_id{FORMATS[self.config.format]!r}url`: wrong format option?",
+                           line=1)
+        lines = 0
         for first, rows in parsed_blocks(path, parse, self.config.block_bytes):
             record_skips(report, first, rows.failures)
-            if first == 1 and rows.lines and report.count == rows.lines:
-                raise InputError(path, f"no line is `image_id{FORMATS[self.config.format]!r}url`: "
-                                 "wrong format option?", line=1)
+            lines += rows.lines
+            if first == 1 and rows.lines >= EARLY_REFUSAL_LINES and report.count == rows.lines:
+                raise wrong  # a whole first block without one good line: do not read on
             if rows.repaired is not None and len(rows.repaired):
                 self.repair_report(path).extend((first + rows.repaired).tolist(),
                                                 "URL not UTF-8: bytes >= 0x80 percent-encoded")
             yield rows
+        if lines and report.count == lines:
+            raise wrong
 
 
 def _images_of(source: str, split: str, ids: pa.Array, urls: pa.Array) -> pa.RecordBatch:
