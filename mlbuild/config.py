@@ -200,7 +200,8 @@ def _source(table: Any, place: Place, evaluation: bool) -> SourceSpec:
                          only=("class_map",))
     options = {k: v for k, v in table.items() if k not in ("kind", "class_map")}
     if kind not in ADAPTERS:
-        place.error("kind", f"got {kind!r}, allowed: {', '.join(map(repr, ADAPTERS))}{did_you_mean(kind, ADAPTERS)}")
+        allowed = ", ".join(map(repr, ADAPTERS))
+        place.error("kind", f"got {kind!r}, allowed: {allowed}{did_you_mean(kind, list(ADAPTERS))}")
     else:
         options = check_options(kind, options, place)
     return SourceSpec(kind, options, evaluation, place.base, common.get("class_map"))
