@@ -166,15 +166,20 @@ def config_from_dict(data: dict[str, Any], base: Path = Path("."), origin: str =
     """A BuildConfig from parsed TOML (or an equivalent dict); every mistake is reported at once (ConfigError)."""
     place = Place(origin, base, text)
     known = ["source", "eval", "build", *sections()]
-    for name in data:
-        if name not in known:
+    for name, value in data.items():
+        if name in known:
+            continue
+        if isinstance(value, (dict, list)):
             place.at(name).error(None, f"unknown section{did_you_mean(name, known)}; allowed: {', '.join(known)}")
-    sources = [_source(t, place.at(h, i), h == "eval") for h in ("source", "eval") for i, t in _tables(data, h, place)]
+        else:
+            place.error(name, f"a key outside any section{_home_of(name)}; sections: {', '.join(known)}")
+    labelled = [(place.at(h, i), t, h) for h in ("source", "eval") for i, t in _tables(data, h, place)]
+    sources = [_source(t, at, h == "eval") for at, t, h in labelled]
     values = {name: _section(cls, data.get(name, {}), place.at(name)) for name, cls in sections().items()}
     values |= check_table(BuildConfig, data.get("build", {}), place.at("build"), only=build_keys())
     if not data.get("source") and not data.get("eval"):
         place.error(None, "no [[source]] tables: a build needs at least one source")
-    _unique_names(sources, place)
+    _unique_names([(at.label, spec) for (at, _, _), spec in zip(labelled, sources)], place)
     _fixed_vocabulary(values["classes"], values["taxonomy"], place)
     place.raise_errors()
     return BuildConfig(sources=sources, origin=origin, **values)
@@ -207,16 +212,25 @@ def _source(table: Any, place: Place, evaluation: bool) -> SourceSpec:
     return SourceSpec(kind, options, evaluation, place.base, common.get("class_map"))
 
 
-def _unique_names(sources: list[SourceSpec], place: Place) -> None:
+def _home_of(key: str) -> str:
+    """` (it belongs in [section])` for a key some section has, else ''."""
+    homes = [name for name, cls in sections().items() if key in {f.name for f in dataclasses.fields(cls)}]
+    homes += ["build"] if key in build_keys() else []
+    return f" (it belongs in [{homes[0]}])" if homes else ""
+
+
+def _unique_names(sources: list[tuple[str, SourceSpec]], place: Place) -> None:
     """Two sources with one name would give the same image ids: refuse."""
-    from mlbuild.sources.registry import source_name
-    seen: dict[str, int] = {}
-    for i, spec in enumerate(s for s in sources if s.kind):
+    from mlbuild.sources.registry import ADAPTERS, source_name
+    seen: dict[str, str] = {}
+    for label, spec in sources:
+        if spec.kind not in ADAPTERS:
+            continue
         name = source_name(spec)
         if name in seen:
-            place.error(None, f"sources #{seen[name] + 1} and #{i + 1} are both named {name!r} "
-                              "(image ids would collide): give each a distinct `name`")
-        seen.setdefault(name, i)
+            place.error(None, f"{seen[name]} and {label} are both named {name!r} (image ids would collide): "
+                              "give each a distinct `name`")
+        seen.setdefault(name, label)
 
 
 def _section(cls: type, table: Any, place: Place) -> Any:

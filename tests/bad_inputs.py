@@ -415,10 +415,13 @@ CASES = [
     Case("config-kind-typo", "csv", ERROR, "[[source]] #1 kind: got 'tabluar'", options={"kind": "tabluar"}),
     Case("config-kind-missing", "csv", ERROR, "[[source]] #1 kind: missing", options={"kind": None}),
     Case("config-class-map-missing", "csv", ERROR, "class_map", options={"class_map": "nomap.csv"}),
-    Case("config-two-sources-one-name", "csv", ERROR, "both named 'mine'",
+    Case("config-two-sources-one-name", "csv", ERROR, "[[source]] #1 and [[source]] #2 are both named 'mine'",
          toml='[[source]]\nkind = "tabular"\npath = "list.csv"\nname = "mine"\nid_column = "image_id"\n'
               'url_column = "url"\nlabels_column = "labels"\n'),
     Case("config-source-not-array", "csv", ERROR, "write [[source]]", header="[source]"),
+    Case("config-key-outside-sections", "csv", ERROR,
+         "build.toml:1: (top level) workers: a key outside any section (it belongs in [build])",
+         header="workers = 2\n[[source]]"),
     Case("config-invalid-toml", "csv", ERROR, "not valid TOML", toml="[classes\n"),
     Case("config-not-utf8", "csv", ERROR, "build.toml: not UTF-8", toml=b"# caf\xe9\n"),
 ]
