@@ -61,11 +61,11 @@ def duplicate_rows(ids: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     if keys is None:
         keys = _two_number_keys(ids)
     if keys is not None:
-        order = stable_argsort(keys)
-        same = np.flatnonzero(keys[order][1:] == keys[order][:-1])
-        if not len(same):
+        ordered = np.sort(keys)  # values only: no argsort, nothing kept but a boolean per row
+        repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+        if not len(repeated):
             return None
-        candidates = np.unique(order[np.concatenate([same, same + 1])])
+        candidates = np.flatnonzero(np.isin(keys, repeated))
     else:
         if pc.count_distinct(ids).as_py() + ids.null_count == len(ids):
             return None
