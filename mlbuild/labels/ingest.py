@@ -69,9 +69,14 @@ def _read_source(spec: SourceSpec, adapter: SourceAdapter, rules: LabelsConfig) 
         reports = []
         images, merged, examples = _merge_duplicates(images, labels)
     else:
-        images, merged, examples = _merge_duplicates(_read_images(adapter))
+        images = _read_images(adapter)
+        index = ImageIndex(images.column("image_id").combine_chunks())
+        merged, examples = 0, []
+        if not index.unique:  # the index's sort already proved most sources' ids unique
+            images, merged, examples = _merge_duplicates(images)
+            index = ImageIndex(images.column("image_id").combine_chunks()) if merged else index
         reports = _reports(adapter)
-        _read_labels(adapter, ImageIndex(images.column("image_id").combine_chunks()), codes, rules, labels)
+        _read_labels(adapter, index, codes, rules, labels)
     if not images.num_rows:
         skipped = "; ".join(_reports(adapter)) or "no rows"
         raise InputError(", ".join(map(str, input_files(spec))) or adapter.name,

@@ -29,10 +29,12 @@ class ImageIndex:
     def __init__(self, image_ids: pa.Array) -> None:
         self.ids = image_ids
         self.keys = hex_keys(image_ids)
+        self.unique: bool | None = None  # known only from the hex keys' sort
         if self.keys is not None:
             self.order = stable_argsort(self.keys)
             self.sorted_keys = self.keys[self.order]
-            if len(self.sorted_keys) > 1 and (self.sorted_keys[1:] == self.sorted_keys[:-1]).any():
+            self.unique = not (len(self.sorted_keys) > 1 and (self.sorted_keys[1:] == self.sorted_keys[:-1]).any())
+            if not self.unique:
                 self.keys = None  # duplicate ids: fall back to the hash join's first-match rule
 
     def lookup(self, label_ids: pa.Array, start_hint: int = 0) -> np.ndarray:
