@@ -208,7 +208,7 @@ def _source(table: Any, place: Place, evaluation: bool) -> SourceSpec:
         allowed = ", ".join(map(repr, ADAPTERS))
         place.error("kind", f"got {kind!r}, allowed: {allowed}{did_you_mean(kind, list(ADAPTERS))}")
     else:
-        options = check_options(kind, options, place)
+        check_options(kind, options, place)  # the adapter converts them again, from the same base
     return SourceSpec(kind, options, evaluation, place.base, common.get("class_map"))
 
 

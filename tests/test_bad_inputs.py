@@ -80,6 +80,16 @@ def test_bad_input(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture, mo
     check_outcome(case, code, capsys.readouterr().err, tmp_path / "out")
 
 
+def test_relative_config_path(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A config named relative to the working directory: its paths still resolve once, against its folder."""
+    case = next(c for c in CASES if c.id == "config-include-relative-to-config")
+    (tmp_path / "in").mkdir()
+    write_case(case, tmp_path / "in")
+    monkeypatch.chdir(tmp_path)
+    code = main(["build", "in/build.toml", "--out", "out"])
+    check_outcome(case, code, capsys.readouterr().err, tmp_path / "out")
+
+
 def test_corpus_covers_every_adapter_and_outcome() -> None:
     assert len(CASES) >= 100 and len({c.id for c in CASES}) == len(CASES)
     assert {c.base for c in CASES} == set(BASES)

@@ -48,7 +48,7 @@ partition_images = 1000
 
 @pytest.mark.parametrize("text,match", [
     ("[[source]]\nurls = 'x'\n", "kind"),
-    ("[[source]]\nkind = 'nope'\n", "unknown source kind"),
+    ("[[source]]\nkind = 'nope'\n", "kind: got 'nope', allowed"),
     ("[[source]]\nkind = 'imagenet_urls'\nurls = 'x'\n[classes]\nmin_image = 1\n", "min_image"),
     ("[sources]\n", "unknown section"),
     ("[classes]\nmin_images = 1\n", "no \\[\\[source\\]\\]"),
