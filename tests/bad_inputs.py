@@ -405,7 +405,7 @@ CASES = [
          toml="[labels]\nmachine_min_confidence = 2\n"),
     Case("config-negatives-int", "csv", ERROR, "[labels] negatives: got 1", toml="[labels]\nnegatives = 1\n"),
     Case("config-hash-typo", "csv", ERROR, "[dedup] hash: got 'phahs'", toml='[dedup]\nhash = "phahs"\n'),
-    Case("config-max-distance-too-big", "csv", ERROR, "[dedup] max_distance: got 100, must be <= 64",
+    Case("config-max-distance-too-big", "csv", ERROR, "[dedup] max_distance: got 100, must be <= 32",
          toml="[dedup]\nmax_distance = 100\n"),
     Case("config-download-unknown-key", "csv", ERROR,
          "[download] concurency: unknown key (did you mean 'concurrency'?)",
