@@ -43,7 +43,7 @@ partition_images = 1000
     assert config.workers == 2 and config.partition_images == 1000
     adapter = make_adapter(spec)
     assert adapter.config.urls == tmp_path / "urls.txt"
-    assert input_files(spec) == [tmp_path / "urls.txt"]
+    assert input_files(spec) == [tmp_path / "urls.txt", tmp_path / "map.csv"]
 
 
 @pytest.mark.parametrize("text,match", [
