@@ -67,7 +67,8 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
     with timer("ingest"):
         sources = [read_source(spec, make_adapter(spec), config.labels) for spec in config.sources]
     with timer("normalize"):
-        mapped = [map_source_classes(s.name, s.label_kind, s.class_ids, s.spec.class_map, s.spec.class_descriptions)
+        mapped = [map_source_classes(s.name, s.label_kind, s.class_ids, s.spec.class_map, s.spec.class_descriptions,
+                                     s.class_names, s.edges)
                   for s in sources]
         tax = build_taxonomy(mapped, config.taxonomy, config.classes.vocabulary)
         eval_wnids = {w for s, m in zip(sources, mapped) if s.spec.evaluation for w in m.wnids if w}

@@ -18,6 +18,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_sections_and_relative_paths(tmp_path):
     (tmp_path / "urls.txt").write_text("n02084071_1\thttp://x/a.jpg\n")
+    (tmp_path / "map.csv").write_text("source_class,wnid\n")
     config = load_config(write(tmp_path, """
 [[source]]
 kind = "imagenet_urls"
@@ -42,14 +43,14 @@ partition_images = 1000
     assert config.workers == 2 and config.partition_images == 1000
     adapter = make_adapter(spec)
     assert adapter.config.urls == tmp_path / "urls.txt"
-    assert input_files(spec) == [tmp_path / "urls.txt"]
+    assert input_files(spec) == [tmp_path / "urls.txt", tmp_path / "map.csv"]
 
 
 @pytest.mark.parametrize("text,match", [
     ("[[source]]\nurls = 'x'\n", "kind"),
-    ("[[source]]\nkind = 'nope'\n", "unknown source kind"),
+    ("[[source]]\nkind = 'nope'\n", "kind: got 'nope', allowed"),
     ("[[source]]\nkind = 'imagenet_urls'\nurls = 'x'\n[classes]\nmin_image = 1\n", "min_image"),
-    ("[sources]\n", "unknown sections"),
+    ("[sources]\n", "unknown section"),
     ("[classes]\nmin_images = 1\n", "no \\[\\[source\\]\\]"),
     ("[[source]\n", "not valid TOML"),
 ])

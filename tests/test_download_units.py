@@ -309,9 +309,9 @@ def test_check_body_rules():
 # --- config -----------------------------------------------------------------------------
 
 def test_config_validation_and_mapping():
-    with pytest.raises(MlbuildError, match="concurrency must be positive"):
+    with pytest.raises(MlbuildError, match="concurrency: got 0, must be > 0"):
         DownloadConfig(concurrency=0)
-    with pytest.raises(MlbuildError, match="retry must be one of"):
+    with pytest.raises(MlbuildError, match="retry: got .sometimes., allowed"):
         DownloadConfig(retry="sometimes")
     with pytest.raises(MlbuildError, match="user_agent_token"):
         DownloadConfig(user_agent_token="my bot")

@@ -1,8 +1,10 @@
 """The package's layer rules (docs/architecture.md), checked on every import statement.
 
 Each top-level part of `mlbuild` has a rank in the data flow; a module may import its own part
-and parts of lower rank only. The one sanctioned upward edge: `mlbuild.config` reads the
-downloader's own settings class (`mlbuild.images.download.config`), a stage config beside its stage.
+and parts of lower rank only. The sanctioned upward edges: `mlbuild.config` reads the
+downloader's own settings class (`mlbuild.images.download.config`) and, through the adapter registry,
+each adapter's config class (`mlbuild.sources.registry`): stage configs beside their stages, which the
+one config schema checks at load time.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ PACKAGE = Path(mlbuild.__file__).parent
 RANKS = {
     "errors": 0, "schemas": 0, "_util": 0,
     "engines": 1,
-    "config": 2,
+    "config": 2, "config_check": 2,
     "sources": 3,
     "classes": 4,
     "labels": 5,
@@ -30,6 +32,7 @@ RANKS = {
 }
 SANCTIONED = {
     ("config", "mlbuild.images.download.config"),
+    ("config", "mlbuild.sources.registry"),  # each adapter's config class: the schema of its [[source]] table
 }
 
 

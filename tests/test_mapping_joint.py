@@ -200,7 +200,7 @@ def test_one_class_map_reader(tmp_path: Path):
     assert normalize.read_class_map is tables.read_class_map
     path = tmp_path / "map.csv"
     path.write_text("source_class,wnid\ndog,n02084071\nblob,\n", encoding="utf-8")
-    assert tables.read_class_map(str(path)) == {"dog": "n02084071"}
+    assert tables.read_class_map(str(path)) == {"dog": "n02084071", "blob": ""}
     bad = tmp_path / "bad.csv"
     bad.write_text("name,wnid\ndog,n02084071\n", encoding="utf-8")
     with pytest.raises(InputError):
@@ -239,7 +239,9 @@ def test_a_name_sources_class_descriptions_are_gloss_evidence(tmp_path: Path, wn
     plain = normalize.map_source_classes("s", "name", ["Crane", "Forklift"])
     described = normalize.map_source_classes("s", "name", ["Crane", "Forklift"], descriptions=path)
     assert plain.wnids[0] == wn.synset("crane.n.04").wnid and described.wnids[0] == wn.synset("crane.n.05").wnid
-    config = config_from_dict({"source": [{"kind": "tabular", "path": "x.csv", "class_descriptions": "d.csv"}]},
-                              base=tmp_path)
-    assert config.sources[0].class_descriptions == tmp_path / "d.csv"
+    (tmp_path / "x.csv").write_text("id,labels\na,Crane\n", encoding="utf-8")
+    table = {"kind": "tabular", "path": "x.csv", "name": "s", "id_column": "id", "labels_column": "labels",
+             "class_descriptions": "described.csv"}
+    config = config_from_dict({"source": [table]}, base=tmp_path)
+    assert config.sources[0].class_descriptions == path
     assert "class_descriptions" not in config.sources[0].options

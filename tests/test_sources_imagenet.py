@@ -71,7 +71,7 @@ def test_fall11_classes_from_the_file_or_a_subset(fixtures, tmp_path):
 def test_fall11_wrong_format_option_is_an_input_error(fixtures):
     adapter = ImageNetUrls(ImageNetUrlsConfig(fixtures / "sources" / "fall11_urls_sample.csv", format="tsv"))
     with pytest.raises(InputError, match="wrong format option") as err:
-        next(adapter.images())
+        list(adapter.images())
     assert err.value.line == 1
 
 

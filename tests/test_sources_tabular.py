@@ -75,7 +75,7 @@ def test_jsonl_names_and_missing_column(tmp_path):
     assert labels.column("source_class").to_pylist() == ["golden retriever", "cat", "dog"]
     with pytest.raises(InputError, match="idx"):
         list(Tabular(TabularConfig(path, "j", "idx", "labels", url_column="url")).images())
-    with pytest.raises(ValueError, match="url_column or path_column"):
+    with pytest.raises(InputError, match="url_column or path_column"):
         Tabular(TabularConfig(path, "j", "id", "labels"))
 
 

@@ -13,15 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlbuild._util.resources import wordnet_map
 from mlbuild.classes import wordnet
 from mlbuild.classes.closure import Closure
-from mlbuild.classes.mapping.tables import openimages_scores, openimages_wnids, read_class_map, read_descriptions
+from mlbuild.classes.mapping.tables import OPENIMAGES_TABLE, openimages_scores, read_class_map, read_descriptions
 from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.classes.vocabulary import fixed_vocabulary
 from mlbuild.config import ClassesConfig, TaxonomyConfig
 from mlbuild.errors import InputError
 from mlbuild.sources.hierarchies import read_hierarchy
-from mlbuild.sources.wnids import read_wnid_list
+from mlbuild.sources.wnids import CLASS_LISTS, class_list, read_wnid_list
 
 
 @dataclass
@@ -54,34 +55,59 @@ class SourceClasses:
 
 
 def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path | None = None,
-                       descriptions: Path | None = None) -> SourceClasses:
+                       descriptions: Path | None = None, names: dict[str, str] | None = None,
+                       edges: list[tuple[str, str, str]] = ()) -> SourceClasses:
     """WNIDs for a source's class ids: by a given class map, else by the source's label kind (names
-    with their descriptions, from a CSV with `source_class` and `description` columns, if given)."""
+    with their descriptions, from a CSV with `source_class` and `description` columns, if given).
+
+    An id the map or kind does not know (absent from the class map or the shipped MID table,
+    a WNID or synset not in WordNet 3.0) is mapped by its display name from `names` (the
+    source's descriptions or lemmas), with the source's `edges` as evidence (method `name:...`).
+    A class map's or the MID table's blank `wnid` stays unmapped: that is a reviewed decision.
+    """
     wn = wordnet.load()
     out = SourceClasses(source, kind, list(ids))
     scores: list[float | None] = [1.0] * len(ids)
     if class_map is not None:
         table = read_class_map(str(class_map))
         pairs = [(table.get(i), "class_map") for i in ids]
+        known = [i in table for i in ids]
         scores = [None] * len(ids)
     elif kind == "wnid":
         pairs = [(i if wn.has(i) and i.startswith("n") else None, "wnid") for i in ids]
+        known = [w is not None for w, _ in pairs]
     elif kind == "synset":
         pairs = [(wn.synset(i).wnid if wn.has(i) else None, "synset_name") for i in ids]
+        known = [w is not None for w, _ in pairs]
     elif kind == "mid":
-        table = openimages_wnids()
+        table = read_class_map(str(wordnet_map(OPENIMAGES_TABLE)))
         pairs = [(table.get(i), "openimages_map") for i in ids]
+        known = [i in table for i in ids]
         shipped = openimages_scores()
         scores = [shipped.get(i) for i in ids]
     elif kind in ("name", "tag"):
         return _mapped_names(out, ids, kind, read_descriptions(descriptions) if descriptions else None)
     else:
         raise InputError(source, f"unknown label kind {kind!r}", field="label_kind")
+    pairs, scores = _by_name(ids, pairs, scores, known, names or {}, edges)
     out.wnids = [w or None for w, _ in pairs]
     out.methods = [m if w else "unmapped" for w, m in pairs]
     out.scores = scores
     out.runner_ups, out.runner_up_scores = [None] * len(ids), [0.0] * len(ids)
     return out
+
+
+def _by_name(ids: list[str], pairs: list[tuple], scores: list[float | None], known: list[bool],
+             names: dict[str, str], edges: list[tuple[str, str, str]]) -> tuple[list[tuple], list[float | None]]:
+    """(pairs, scores) with the unknown ids that have a display name mapped by that name (and the source's edges)."""
+    todo = [i for i, k in zip(ids, known) if not k and names.get(i)]
+    if not todo:
+        return pairs, scores
+    from mlbuild.classes.mapping import NameMapper, map_classes
+    found = map_classes(NameMapper(), todo, [names[i] for i in todo], edges)
+    return ([(found[i].wnid, f"name:{found[i].method}") if i in found else p for i, p in zip(ids, pairs)],
+            [found[i].score if i in found else sc for i, sc in zip(ids, scores)])
+
 
 
 def _mapped_names(out: SourceClasses, ids: list[str], kind: str, described: dict[str, str] | None) -> SourceClasses:
@@ -141,18 +167,23 @@ def select_classes(tax: Taxonomy, config: ClassesConfig, protected: set[str] = f
     """Apply include / exclude lists: classes outside them are dropped (see `label_targets`)."""
     drop: set[str] = set()
     if config.include:
-        keep = {w for spec in config.include for w in _wnids(spec)} | protected
+        keep = {w for spec in config.include for w in _wnids(spec, config.lists_dir)} | protected
         drop |= {w for w in tax.classes if w not in keep}
-    drop |= {w for spec in config.exclude for w in _wnids(spec) if w in tax.classes}
+    drop |= {w for spec in config.exclude for w in _wnids(spec, config.lists_dir) if w in tax.classes}
     if drop:
         tax.drop(*sorted(drop))
 
 
-def _wnids(spec: str) -> list[str]:
-    """A WNID, or the WNIDs of a list file."""
-    if spec.startswith("n") and spec[1:].isdigit():
+def _wnids(spec: str | Path, lists_dir: Path | None) -> list[str]:
+    """A WNID, a named class list (from lists_dir), or the WNIDs of a list file."""
+    if isinstance(spec, str) and spec.startswith("n") and spec[1:].isdigit():
         return [spec]
-    return read_wnid_list(Path(spec), strict=False).to_pylist()
+    if isinstance(spec, str) and spec in CLASS_LISTS:
+        return class_list(spec, lists_dir).to_pylist()
+    try:
+        return read_wnid_list(Path(spec), strict=False).to_pylist()
+    except OSError as err:
+        raise InputError(spec, f"cannot read the class list: {err.strerror}", field="include/exclude") from None
 
 
 def label_targets(tax: Taxonomy, targets: list[list[str]]) -> Closure:

@@ -19,8 +19,10 @@ from mlbuild import schemas
 from mlbuild._util.progress import Progress
 from mlbuild._util.threads import ordered_map
 from mlbuild.config import LabelsConfig, SourceSpec
-from mlbuild.labels.joins import ImageIndex
+from mlbuild.errors import InputError
+from mlbuild.labels.joins import ImageIndex, duplicate_rows
 from mlbuild.sources.base import SourceAdapter
+from mlbuild.sources.registry import input_files
 
 POSITIVE, NEGATIVE, IGNORED = 1, -1, 0
 
@@ -44,6 +46,8 @@ class SourceData:
     annotated: dict[str, np.ndarray] = field(default_factory=dict)  # label set -> images it annotates
     counts: dict[str, int] = field(default_factory=dict)
     skips: list[str] = field(default_factory=list)
+    class_names: dict[str, str] = field(default_factory=dict)        # source class -> display name
+    edges: list[tuple[str, str, str]] = field(default_factory=list)  # the source's (child, parent, relation)
 
     def release_labels(self) -> None:
         """Free the label arrays once the build has taken what it needs from them."""
@@ -52,23 +56,50 @@ class SourceData:
 
 
 def read_source(spec: SourceSpec, adapter: SourceAdapter, rules: LabelsConfig) -> SourceData:
-    """Stream the adapter's images and labels into a SourceData."""
+    """Stream the adapter's images and labels into a SourceData.
+
+    Images that repeat an earlier image id of the source are merged into it (its columns
+    kept, labels combined), counted as `duplicate_image_ids` and warned about.
+    """
+    try:
+        return _read_source(spec, adapter, rules)
+    except OSError as err:  # a file that vanished or cannot be read after the config was checked
+        raise InputError(err.filename or adapter.name, f"cannot read: {err.strerror or err}") from None
+
+
+def _read_source(spec: SourceSpec, adapter: SourceAdapter, rules: LabelsConfig) -> SourceData:
     codes, labels, sets = ClassCodes(), _LabelParts(), tuple(adapter.label_sets)
     if adapter.one_label_per_image or adapter.labels_with_images:
         images = _read_labeled_images(adapter, codes, rules, labels, sets)
         reports = []
+        images, merged, examples = _merge_duplicates(images, labels)
     else:
         images = _read_images(adapter)
+        index = ImageIndex(images.column("image_id").combine_chunks())
+        merged, examples = 0, []
+        if not index.unique:  # the index's sort already proved most sources' ids unique
+            images, merged, examples = _merge_duplicates(images)
+            index = ImageIndex(images.column("image_id").combine_chunks()) if merged else index
         reports = _reports(adapter)
-        _read_labels(adapter, ImageIndex(images.column("image_id").combine_chunks()), codes, rules, labels, sets)
+        _read_labels(adapter, index, codes, rules, labels, sets)
+    if not images.num_rows:
+        skipped = "; ".join(_reports(adapter)) or "no rows"
+        raise InputError(", ".join(map(str, input_files(spec))) or adapter.name,
+                         f"source {adapter.name!r} has no images ({skipped})")
     image_row, class_code, confidence, polarity, machine, label_set = labels.arrays()
     annotated = {name: _annotated(images.num_rows, image_row[label_set == i + 1]) for i, name in enumerate(sets)}
     counts = {"images": images.num_rows, "labels": len(image_row), "labels_unknown_image": labels.unknown,
               "positives": int((polarity == POSITIVE).sum()), "negatives": int((polarity == NEGATIVE).sum()),
-              "ignored": int((polarity == IGNORED).sum())}
+              "ignored": int((polarity == IGNORED).sum()), "duplicate_image_ids": merged}
     skips = list(dict.fromkeys(reports + _reports(adapter)))  # a file read twice reports once
+    if merged:
+        skips.append(f"{adapter.name}: {merged} images repeat an earlier image id of this source and were "
+                     f"merged into it (first row's columns kept, labels combined), e.g. {examples}")
+    edges = adapter.hierarchy()
     return SourceData(spec, adapter.name, adapter.label_kind, images, codes.ids, image_row, class_code,
-                      confidence, polarity, machine, label_set, sets, annotated, counts, skips)
+                      confidence, polarity, machine, label_set, sets, annotated, counts, skips,
+                      adapter.class_names(),
+                      list(zip(*(edges.column(c).to_pylist() for c in ("child", "parent", "relation")))))
 
 
 LABEL_ARRAYS = ("image_row", "class_code", "confidence", "polarity", "machine", "label_set")
@@ -79,6 +110,26 @@ def _annotated(n_images: int, rows: np.ndarray) -> np.ndarray:
     out = np.zeros(n_images, bool)
     out[rows] = True
     return out
+
+
+def _merge_duplicates(images: pa.Table, labels: _LabelParts | None = None) -> tuple[pa.Table, int, list[str]]:
+    """The image table without rows whose id repeats an earlier row's, how many, and the first few such ids.
+
+    With `labels` (one label per image, rows aligned with the images), the labels of a
+    dropped row move to the first row of its id.
+    """
+    found = duplicate_rows(images.column("source_image_id"))
+    if found is None:
+        return images, 0, []
+    rows, first = found
+    keep = np.ones(images.num_rows, bool)
+    keep[rows] = False
+    if labels is not None:
+        target = np.arange(images.num_rows)
+        target[rows] = first
+        labels.move(np.cumsum(keep)[target] - 1)
+    ids = images.column("source_image_id").take(pa.array(np.sort(rows)[:5])).to_pylist()
+    return images.filter(pa.array(keep)), len(rows), ids
 
 
 class _LabelParts:
@@ -93,6 +144,10 @@ class _LabelParts:
         self.unknown += batch.unknown
         self.parts.append((batch.rows, codes.of(batch.classes)[batch.local_codes], batch.confidence,
                            batch.polarity, batch.machine, batch.label_set))
+
+    def move(self, new_row: np.ndarray) -> None:
+        """Re-point every label's image row r to new_row[r]."""
+        self.parts = [(new_row[rows].astype(np.int32), *rest) for rows, *rest in self.parts]
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         if not self.parts:

@@ -29,10 +29,12 @@ class ImageIndex:
     def __init__(self, image_ids: pa.Array) -> None:
         self.ids = image_ids
         self.keys = hex_keys(image_ids)
+        self.unique: bool | None = None  # known only from the hex keys' sort
         if self.keys is not None:
             self.order = stable_argsort(self.keys)
             self.sorted_keys = self.keys[self.order]
-            if len(self.sorted_keys) > 1 and (self.sorted_keys[1:] == self.sorted_keys[:-1]).any():
+            self.unique = not (len(self.sorted_keys) > 1 and (self.sorted_keys[1:] == self.sorted_keys[:-1]).any())
+            if not self.unique:
                 self.keys = None  # duplicate ids: fall back to the hash join's first-match rule
 
     def lookup(self, label_ids: pa.Array, start_hint: int = 0) -> np.ndarray:
@@ -49,6 +51,45 @@ class ImageIndex:
         return pc.fill_null(rows, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
+def duplicate_rows(ids: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rows whose id repeats an earlier row's, that earlier first row), or None when every id is unique.
+
+    Columnar: ids become uint64 keys (hex ids exactly, `<letter><digits>_<digits>` ids such as
+    ImageNet's by their two numbers), sorted; rows sharing a key are then compared exactly, so a
+    key collision never merges two different ids. Other ids take a hash pass.
+    """
+    ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    keys = hex_keys(ids)
+    if keys is None:
+        keys = _two_number_keys(ids)
+    if keys is not None:
+        ordered = np.sort(keys)  # values only: no argsort, nothing kept but a boolean per row
+        repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+        if not len(repeated):
+            return None
+        candidates = np.flatnonzero(np.isin(keys, repeated))
+    else:
+        if pc.count_distinct(ids).as_py() + ids.null_count == len(ids):
+            return None
+        candidates = np.arange(len(ids))
+    subset = ids.take(pa.array(candidates))
+    first = candidates[pc.index_in(subset, value_set=subset).to_numpy(zero_copy_only=False)]
+    repeated = first != candidates
+    return (candidates[repeated], first[repeated]) if repeated.any() else None
+
+
+def _two_number_keys(ids: pa.Array) -> np.ndarray | None:
+    """uint64 keys from the digits at 1..8 and after position 9 (`n01440764_10026`), else None."""
+    if len(ids) == 0 or ids.null_count or not pa.types.is_string(ids.type):
+        return None
+    try:
+        a = pc.cast(pc.utf8_slice_codeunits(ids, 1, 9), pa.uint64()).to_numpy(zero_copy_only=False)
+        b = pc.cast(pc.utf8_slice_codeunits(ids, 10, 30), pa.uint64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return (a << np.uint64(32)) ^ b
+
+
 def hex_keys(ids: pa.Array) -> np.ndarray | None:
     """uint64 keys of ids that are one common prefix plus 1-16 hex digits, else None."""
     ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
@@ -56,7 +97,7 @@ def hex_keys(ids: pa.Array) -> np.ndarray | None:
         return None
     offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset:ids.offset + len(ids) + 1]
     width = int(offsets[1] - offsets[0])
-    if not (np.diff(offsets) == width).all():
+    if width == 0 or not (np.diff(offsets) == width).all():
         return None
     data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]].reshape(-1, width)
     prefix = ids[0].as_py().rfind(":") + 1

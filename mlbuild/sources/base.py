@@ -42,6 +42,9 @@ class SourceAdapter:
     #: truths, e.g. ImageNet ReaL): the build writes each as `<set>_labels`, apart from `labels`.
     label_sets: tuple[str, ...] = ()
 
+    #: The dataclass whose fields are the keys of this adapter's [[source]] table.
+    config_class: type
+
     def __init__(self, name: str) -> None:
         self.name = name
         self._skips: dict[str, SkipReport] = {}
@@ -70,6 +73,14 @@ class SourceAdapter:
     def classes(self) -> pa.Table:
         """The source's own classes (schemas.CLASSES)."""
         raise NotImplementedError
+
+    def class_names(self) -> dict[str, str]:
+        """Display names of source classes given by the source's own files (empty if none).
+
+        The build maps a class whose id it cannot map directly (a MID absent from the shipped
+        table, a WNID not in WordNet 3.0) by this name.
+        """
+        return {}
 
     def hierarchy(self) -> pa.Table:
         """The source's own parent edges (schemas.SOURCE_EDGES); empty by default."""

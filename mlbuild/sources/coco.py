@@ -30,7 +30,7 @@ class CocoConfig:
     annotations: list[Path] = field(default_factory=list)
     name: str = "coco"
     split: str = "eval"
-    url: str = "coco"
+    url: str = field(default="coco", metadata={"choices": ("coco", "flickr")})
 
 
 def read_coco(path: Path) -> dict:
@@ -63,10 +63,11 @@ class Coco(SourceAdapter):
     """COCO images (split "eval" by default) and, from instances files, their category names."""
 
     label_kind = "name"
+    config_class = CocoConfig
 
     def __init__(self, config: CocoConfig) -> None:
         if config.url not in ("coco", "flickr"):
-            raise ValueError(f"url must be 'coco' or 'flickr', not {config.url!r}")
+            raise InputError("coco", f"url must be 'coco' or 'flickr', not {config.url!r}", field="url")
         super().__init__(config.name)
         self.config = config
 

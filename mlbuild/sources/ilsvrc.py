@@ -192,14 +192,18 @@ class IlsvrcVal(SourceAdapter):
     """The 50,000 validation images (split "eval"), labels "ilsvrc2012" and optionally "real"."""
 
     label_kind = "wnid"
+    config_class = IlsvrcValConfig
 
     def __init__(self, config: IlsvrcValConfig) -> None:
         if (config.solution is None) == (config.ground_truth is None):
-            raise MlbuildError("give exactly one of solution (LOC_val_solution.csv) and ground_truth")
+            raise InputError("ilsvrc2012_val", "give exactly one of solution (LOC_val_solution.csv) and ground_truth",
+                             field="solution")
         if config.ground_truth is not None and config.devkit_order is None:
-            raise MlbuildError("the devkit ground truth needs devkit_order (map_clsloc.txt)")
+            raise InputError(config.ground_truth, "the devkit ground truth needs devkit_order (map_clsloc.txt)",
+                             field="devkit_order")
         if config.real is not None and config.sorted_order is None:
-            raise MlbuildError("ImageNet ReaL needs sorted_order (LOC_synset_mapping.txt)")
+            raise InputError(config.real, "ImageNet ReaL needs sorted_order (LOC_synset_mapping.txt)",
+                             field="sorted_order")
         super().__init__(config.name)
         self.config = config
         self.label_sets = ("real",) if config.real is not None else ()

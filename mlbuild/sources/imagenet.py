@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -24,10 +24,11 @@ import pyarrow.compute as pc
 from mlbuild.errors import InputError
 from mlbuild.sources.base import SourceAdapter, classes_table, failing_rows, images_batch, labels_batch, record_skips
 from mlbuild.sources.textio import BLOCK_BYTES, parsed_blocks, split_first, split_lines
-from mlbuild.sources.wnids import class_list, is_wnid, names_for, read_lemmas
+from mlbuild.sources.wnids import CLASS_LISTS, class_list, is_wnid, names_for, read_lemmas
 
 IMAGE_ID_REGEX = r"^n[0-9]{8}_[0-9]+$"
 _ASCII = "".join(map(chr, range(128)))
+EARLY_REFUSAL_LINES = 1000  # a first block of this many lines, none good, is a wrong format option
 FORMATS = {"tsv": "\t", "csv": ","}  # tsv: the original file; csv: the re-saved sample (quoted, CRLF)
 
 
@@ -42,19 +43,20 @@ class ImageNetUrlsConfig:
     """
 
     urls: Path
-    format: str = "tsv"
-    classes: str | Path | None = None
+    format: str = field(default="tsv", metadata={"choices": tuple(FORMATS)})
+    classes: str | Path | None = field(default=None, metadata={"names": tuple(CLASS_LISTS), "folder": "lists_dir"})
     lists_dir: Path | None = None
     lemmas: Path | None = None
     name: str = "imagenet21k"
     split: str = "train"
-    block_bytes: int = BLOCK_BYTES
+    block_bytes: int = field(default=BLOCK_BYTES, metadata={"min": 1 << 10})
 
 
 class ImageNetUrls(SourceAdapter):
     """The fall11 URL list as images with one label each (confidence 1, label_source "imagenet")."""
 
     label_kind = "wnid"
+    config_class = ImageNetUrlsConfig
 
     def __init__(self, config: ImageNetUrlsConfig) -> None:
         if config.format not in FORMATS:
@@ -72,6 +74,10 @@ class ImageNetUrls(SourceAdapter):
             wnids = wnids.take(pc.sort_indices(wnids))
         lemmas = read_lemmas(self.config.lemmas) if self.config.lemmas else None
         return classes_table(self.name, wnids, names_for(wnids, lemmas), wnids)
+
+    def class_names(self) -> dict[str, str]:
+        """WNID -> lemmas, from the `lemmas` file if given."""
+        return lemma_names(self.config.lemmas)
 
     def images(self) -> Iterator[pa.RecordBatch]:
         """IMAGES batches (one per block of the file), with URLs decoded as documented."""
@@ -100,15 +106,20 @@ class ImageNetUrls(SourceAdapter):
         path = self.config.urls
         report = self.new_skip_report(path)
         parse = partial(_parse_block, FORMATS[self.config.format], self._subset, decode, make)
+        wrong = InputError(path, f"no line is `image_id{FORMATS[self.config.format]!r}url`: wrong format option?",
+                           line=1)
+        lines = 0
         for first, rows in parsed_blocks(path, parse, self.config.block_bytes):
             record_skips(report, first, rows.failures)
-            if first == 1 and rows.lines and report.count == rows.lines:
-                raise InputError(path, f"no line is `image_id{FORMATS[self.config.format]!r}url`: "
-                                 "wrong format option?", line=1)
+            lines += rows.lines
+            if first == 1 and rows.lines >= EARLY_REFUSAL_LINES and report.count == rows.lines:
+                raise wrong  # a whole first block without one good line: do not read on
             if rows.repaired is not None and len(rows.repaired):
                 self.repair_report(path).extend((first + rows.repaired).tolist(),
                                                 "URL not UTF-8: bytes >= 0x80 percent-encoded")
             yield rows
+        if lines and report.count == lines:
+            raise wrong
 
 
 def _images_of(source: str, split: str, ids: pa.Array, urls: pa.Array) -> pa.RecordBatch:
@@ -209,11 +220,11 @@ class ImageNetFolderConfig:
     root: Path
     name: str = "imagenet21k"
     split: str = "train"
-    classes: str | Path | None = None
+    classes: str | Path | None = field(default=None, metadata={"names": tuple(CLASS_LISTS), "folder": "lists_dir"})
     lists_dir: Path | None = None
     lemmas: Path | None = None
     extensions: tuple[str, ...] = (".jpeg", ".jpg", ".png")
-    batch_rows: int = 1 << 20
+    batch_rows: int = field(default=1 << 20, metadata={"min": 1})
 
 
 class ImageNetFolder(SourceAdapter):
@@ -224,6 +235,7 @@ class ImageNetFolder(SourceAdapter):
     """
 
     label_kind = "wnid"
+    config_class = ImageNetFolderConfig
 
     def __init__(self, config: ImageNetFolderConfig) -> None:
         super().__init__(config.name)
@@ -235,6 +247,10 @@ class ImageNetFolder(SourceAdapter):
         wnids = self._subset if self._subset is not None else pa.array(self._class_dirs(), pa.string())
         lemmas = read_lemmas(self.config.lemmas) if self.config.lemmas else None
         return classes_table(self.name, wnids, names_for(wnids, lemmas), wnids)
+
+    def class_names(self) -> dict[str, str]:
+        """WNID -> lemmas, from the `lemmas` file if given."""
+        return lemma_names(self.config.lemmas)
 
     def images(self) -> Iterator[pa.RecordBatch]:
         """IMAGES batches of about `batch_rows` files."""
@@ -285,6 +301,14 @@ class ImageNetFolder(SourceAdapter):
                 parts, size = [], 0
         if parts:
             yield _concat(parts)
+
+
+def lemma_names(path: Path | None) -> dict[str, str]:
+    """WNID -> lemma text of a words.txt-style file (empty without one)."""
+    if path is None:
+        return {}
+    table = read_lemmas(path)
+    return dict(zip(table.column("wnid").to_pylist(), table.column("text").to_pylist()))
 
 
 def _concat(parts: list[tuple[pa.Array, ...]]) -> tuple[pa.Array, ...]:

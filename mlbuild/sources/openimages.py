@@ -80,20 +80,21 @@ class OpenImagesConfig:
     descriptions: Path | None = None
     hierarchies: list[Path] = field(default_factory=list)
     trainable: Path | None = None
-    url: str = "thumbnail"
+    url: str = field(default="thumbnail", metadata={"choices": ("thumbnail", "original")})
     keep_root: bool = False
     name: str = "openimages"
-    block_bytes: int = CSV_BLOCK_BYTES
+    block_bytes: int = field(default=CSV_BLOCK_BYTES, metadata={"min": 1 << 10})
 
 
 class OpenImages(SourceAdapter):
     """Open Images V3-V7 image lists and human/machine image-level labels."""
 
     label_kind = "mid"
+    config_class = OpenImagesConfig
 
     def __init__(self, config: OpenImagesConfig) -> None:
         if config.url not in ("thumbnail", "original"):
-            raise ValueError(f"url must be 'thumbnail' or 'original', not {config.url!r}")
+            raise InputError("openimages", f"url must be 'thumbnail' or 'original', not {config.url!r}", field="url")
         super().__init__(config.name)
         self.config = config
         self._trainable = read_mid_list(config.trainable) if config.trainable else None
@@ -106,6 +107,13 @@ class OpenImages(SourceAdapter):
         if self._trainable is not None:
             table = table.filter(pc.is_in(table.column("LabelName"), value_set=self._trainable))
         return classes_table(self.name, table.column("LabelName"), table.column("DisplayName"))
+
+    def class_names(self) -> dict[str, str]:
+        """MID -> display name from `descriptions` (all described classes, trainable or not)."""
+        if self.config.descriptions is None:
+            return {}
+        table = read_descriptions(self.config.descriptions)
+        return dict(zip(table.column("LabelName").to_pylist(), table.column("DisplayName").to_pylist()))
 
     def hierarchy(self) -> pa.Table:
         """is_a / part_of edges of every hierarchy file, deduplicated and sorted."""

@@ -1,17 +1,18 @@
-"""Adapters by config `kind`, built from a TOML table with paths resolved against the config's folder.
+"""Adapters by config `kind`; each adapter declares its config dataclass (`config_class`).
 
-Each adapter class `X` has a dataclass `XConfig` beside it; the table's keys are
-that dataclass's fields. Fields typed as paths are resolved relative to the config file.
+A source table's keys are the fields of that dataclass, checked by the one config schema
+(`mlbuild.config_check`): types, allowed values, ranges; path fields are resolved against
+the config's folder and must exist.
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib
-import typing
 from pathlib import Path
 from typing import Any
 
 from mlbuild.config import SourceSpec
+from mlbuild.config_check import Place, check_table, did_you_mean
 from mlbuild.errors import InputError
 from mlbuild.sources.base import SourceAdapter
 
@@ -29,16 +30,30 @@ ADAPTERS = {
 def adapter_types(kind: str) -> tuple[type, type]:
     """(adapter class, its config dataclass) for a kind."""
     if kind not in ADAPTERS:
-        raise InputError("<config>", f"unknown source kind {kind!r}; known: {sorted(ADAPTERS)}", field="kind")
+        raise InputError("<config>", f"unknown source kind {kind!r}{did_you_mean(kind, list(ADAPTERS))}; "
+                         f"known: {sorted(ADAPTERS)}", field="kind")
     module, name = ADAPTERS[kind].split(":")
-    mod = importlib.import_module(module)
-    return getattr(mod, name), getattr(mod, f"{name}Config")
+    cls = getattr(importlib.import_module(module), name)
+    return cls, cls.config_class
+
+
+def check_options(kind: str, options: dict[str, Any], place: Place) -> dict[str, Any]:
+    """A source's options checked against its adapter's config class (input paths must exist)."""
+    return check_table(adapter_types(kind)[1], options, place)
 
 
 def make_adapter(spec: SourceSpec) -> SourceAdapter:
     """The adapter a [[source]] / [[eval]] table describes."""
     cls, config_cls = adapter_types(spec.kind)
-    return cls(config_cls(**_options(config_cls, spec)))
+    return cls(config_cls(**_options(spec)))
+
+
+def source_name(spec: SourceSpec) -> str:
+    """The name a source's image ids are prefixed with (its `name`, else the adapter's default)."""
+    if "name" in spec.options:
+        return str(spec.options["name"])
+    fields = {f.name: f for f in dataclasses.fields(adapter_types(spec.kind)[1])}
+    return str(fields["name"].default) if "name" in fields else spec.kind
 
 
 def input_files(spec: SourceSpec) -> list[Path]:
@@ -47,32 +62,18 @@ def input_files(spec: SourceSpec) -> list[Path]:
 
 
 def input_paths(spec: SourceSpec) -> list[Path]:
-    """Every path the spec names, files and folders, existing or not (its class map included)."""
-    _, config_cls = adapter_types(spec.kind)
+    """Every path the spec names, files and folders (its class map included)."""
     found = []
-    for value in _options(config_cls, spec).values():
-        for item in value if isinstance(value, list) else [value]:
+    for value in _options(spec).values():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
             if isinstance(item, Path):
                 found.append(item)
     return found + ([spec.class_map] if spec.class_map is not None else [])
 
 
-def _options(config_cls: type, spec: SourceSpec) -> dict[str, Any]:
-    hints = typing.get_type_hints(config_cls)
-    allowed = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = set(spec.options) - allowed
-    if unknown:
-        raise InputError(spec.base, f"unknown keys {sorted(unknown)} for a {spec.kind!r} source; "
-                         f"allowed: {sorted(allowed)}", field=spec.kind)
-    return {key: _resolve(hints.get(key), value, spec.base) for key, value in spec.options.items()}
-
-
-def _resolve(hint: Any, value: Any, base: Path) -> Any:
-    text = str(hint)
-    if "Path" not in text:
-        return value
-    if isinstance(value, list):
-        return [base / v for v in value]
-    if isinstance(value, str) and ("/" in value or "\\" in value or "." in value or "str" not in text):
-        return base / value
-    return value
+def _options(spec: SourceSpec) -> dict[str, Any]:
+    """The spec's options, checked (a spec made in Python gets the same checks as a config file)."""
+    place = Place(f"{spec.kind} source", spec.base, header="source")
+    values = check_options(spec.kind, spec.options, place)
+    place.raise_errors()
+    return values

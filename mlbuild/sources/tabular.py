@@ -11,7 +11,7 @@ location is skipped and counted with its line (CSV) or 1-based row number (Parqu
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,25 +42,28 @@ class TabularConfig:
     name: str
     id_column: str
     labels_column: str
-    label_kind: str = "name"
+    label_kind: str = field(default="name", metadata={"choices": tuple(KIND_CHECKS)})
     url_column: str | None = None
     path_column: str | None = None
     delimiter: str | None = None
     confidence_column: str | None = None
     split_column: str | None = None
     split: str = "train"
-    format: str | None = None
-    batch_rows: int = 1 << 20
+    format: str | None = field(default=None, metadata={"choices": ("csv", "parquet", "jsonl")})
+    batch_rows: int = field(default=1 << 20, metadata={"min": 1})
 
 
 class Tabular(SourceAdapter):
     """Images and raw labels of a custom CSV / Parquet / JSONL list."""
 
+    config_class = TabularConfig
+
     def __init__(self, config: TabularConfig) -> None:
         if config.label_kind not in KIND_CHECKS:
-            raise ValueError(f"label_kind must be one of {sorted(KIND_CHECKS)}, not {config.label_kind!r}")
+            raise InputError(config.path, f"label_kind must be one of {sorted(KIND_CHECKS)}, not {config.label_kind!r}",
+                             field="label_kind")
         if config.url_column is None and config.path_column is None:
-            raise ValueError("give url_column or path_column (or both)")
+            raise InputError(config.path, "give url_column or path_column (or both)", field="url_column")
         self.format = config.format or FORMATS.get(Path(config.path).suffix.lower())
         if self.format not in ("csv", "parquet", "jsonl"):
             raise InputError(config.path, "unknown format: set format to csv, parquet or jsonl")
@@ -122,7 +125,10 @@ class Tabular(SourceAdapter):
         c = self.config
         location = [x for x in (c.url_column, c.path_column) if x]
         for first, batch in self._batches():
-            batch = _as_strings(batch, [c.id_column, *location, *(x for x in (c.split_column,) if x)])
+            try:
+                batch = _as_strings(batch, [c.id_column, *location, *(x for x in (c.split_column,) if x)])
+            except KeyError as err:
+                raise InputError(c.path, f"{err.args[0]}; columns: {batch.schema.names}") from None
             blank = [pc.equal(pc.fill_null(batch.column(x), ""), "") for x in (c.id_column, *location)]
             checks = [(blank[0], "no image id"),
                       (blank[1] if len(blank) == 2 else pc.and_(blank[1], blank[2]), "no URL or path")]

@@ -12,7 +12,7 @@ An image's id is `<list file stem>:<line number>` (the lists have no ids; URLs m
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -53,7 +53,7 @@ class TencentConfig:
     name: str = "tencent"
     split: str | None = None
     images_dir: Path | None = None
-    block_bytes: int = BLOCK_BYTES
+    block_bytes: int = field(default=BLOCK_BYTES, metadata={"min": 1 << 10})
 
 
 class Tencent(SourceAdapter):
@@ -61,6 +61,7 @@ class Tencent(SourceAdapter):
 
     label_kind = "wnid"
     labels_with_images = True
+    config_class = TencentConfig
 
     def __init__(self, config: TencentConfig) -> None:
         super().__init__(config.name)

@@ -37,7 +37,7 @@ def unified_vocabulary(data: Path) -> Taxonomy:
     tax.add_all(read_wnid_list(data / "imagenet21k" / "imagenet22k_synsets.txt").to_pylist(), source="imagenet21k")
     mids = read_descriptions(data / "openimages" / "oidv6-class-descriptions.csv").column("LabelName").to_pylist()
     mapping = openimages_wnids()
-    pairs = [(mapping[m], f"openimages:{m}") for m in mids if m in mapping]
+    pairs = [(mapping[m], f"openimages:{m}") for m in mids if mapping.get(m)]
     tax.add_all([w for w, _ in pairs], source_ids=[s for _, s in pairs])
     return tax
 

@@ -85,13 +85,19 @@ def read_visual_wnids(path: Path) -> tuple[list[str], list[str]]:
 
 @lru_cache(maxsize=4)
 def read_class_map(path: str) -> dict[str, str]:
-    """Source class -> WNID from a CSV with `mid` (or `source_class`) and `wnid`; blank wnid = unmapped."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        columns = set(next(csv.reader(fh), []))
-    key = "mid" if "mid" in columns else "source_class"
-    if not {key, "wnid"} <= columns:
-        raise InputError(path, "a class map needs `mid` or `source_class`, and `wnid` columns", line=1)
-    return {row[key]: row["wnid"] for _, row in read_csv(Path(path), (key, "wnid")) if row["wnid"]}
+    """Source class -> WNID from a CSV with `mid` (or `source_class`) and `wnid`. A blank wnid ("") is
+    kept: the class is listed and left unmapped on purpose (a reviewed decision, not a gap)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            columns = set(next(csv.reader(fh), []))
+        key = "mid" if "mid" in columns else "source_class"
+        if not {key, "wnid"} <= columns:
+            raise InputError(path, "a class map needs `mid` or `source_class`, and `wnid` columns", line=1)
+        return {row[key]: row["wnid"].strip() for _, row in read_csv(Path(path), (key, "wnid"))}
+    except OSError as err:
+        raise InputError(path, f"cannot read the class map: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(path, "the class map is not UTF-8 text") from None
 
 
 def read_descriptions(path: Path) -> dict[str, str]:
@@ -111,4 +117,4 @@ def openimages_scores(path: str | None = None) -> dict[str, float]:
 
 def openimages_wnids(path: str | None = None) -> dict[str, str]:
     """MID -> WNID of every mapped class in the shipped Open Images table (or the table at path)."""
-    return read_class_map(str(path or wordnet_map(OPENIMAGES_TABLE)))
+    return {mid: wnid for mid, wnid in read_class_map(str(path or wordnet_map(OPENIMAGES_TABLE))).items() if wnid}

@@ -9,6 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from mlbuild import __version__
+from mlbuild.config_check import field_problem
 from mlbuild.errors import MlbuildError
 from mlbuild.images.download.resize import ENCODE_FORMATS, RESIZE_MODES, ResizeSpec
 from mlbuild.images.download.results import RETRY_MODES
@@ -16,32 +17,36 @@ from mlbuild.images.download.results import RETRY_MODES
 OUTPUT_FORMATS = ("files", "webdataset", "parquet")
 
 
+_POSITIVE = {"above": 0}
+_NOT_NEGATIVE = {"min": 0}
+
+
 @dataclass(frozen=True)
 class DownloadConfig:
     """How to fetch, check and store images. Times are seconds, sizes bytes."""
 
-    concurrency: int = 64                 # requests in flight, all hosts
-    per_host: int = 16                    # requests in flight to one host (host:port)
-    connect_timeout: float = 10.0         # TCP + TLS connect
-    read_timeout: float = 30.0            # longest silence while waiting for headers or body
-    total_timeout: float = 120.0          # one attempt, start to last byte (stops trickling servers)
-    max_redirects: int = 5
-    max_attempts: int = 3                 # tries per image for transient failures
-    backoff_base: float = 1.0             # first retry after ~base, doubling, with jitter
-    backoff_max: float = 60.0
-    max_retry_after: float = 600.0        # a longer Retry-After ends the retries instead of waiting
-    max_bytes: int = 50 * 2**20           # reading stops past this size
-    max_pixels: int | None = None         # None: Pillow's Image.MAX_IMAGE_PIXELS
+    concurrency: int = field(default=64, metadata=_POSITIVE)        # requests in flight, all hosts
+    per_host: int = field(default=16, metadata=_POSITIVE)           # requests in flight to one host (host:port)
+    connect_timeout: float = field(default=10.0, metadata=_POSITIVE)  # TCP + TLS connect
+    read_timeout: float = field(default=30.0, metadata=_POSITIVE)   # longest silence waiting for headers or body
+    total_timeout: float = field(default=120.0, metadata=_POSITIVE)  # one attempt, start to last byte
+    max_redirects: int = field(default=5, metadata=_NOT_NEGATIVE)
+    max_attempts: int = field(default=3, metadata=_POSITIVE)        # tries per image for transient failures
+    backoff_base: float = field(default=1.0, metadata=_NOT_NEGATIVE)  # first retry after ~base, doubling, jitter
+    backoff_max: float = field(default=60.0, metadata=_NOT_NEGATIVE)
+    max_retry_after: float = field(default=600.0, metadata=_NOT_NEGATIVE)  # a longer Retry-After ends the retries
+    max_bytes: int = field(default=50 * 2**20, metadata=_POSITIVE)  # reading stops past this size
+    max_pixels: int | None = field(default=None, metadata=_POSITIVE)  # None: Pillow's Image.MAX_IMAGE_PIXELS
     content_types: tuple[str, ...] = ("image/", "application/octet-stream", "binary/octet-stream")
     user_agent_token: str = "mlbuild"     # product token in User-Agent, matched by X-Robots-Tag scopes
     opt_out: tuple[str, ...] = ("noai", "noimageai", "noindex", "noimageindex", "none")
     placeholders: Path | None = None      # extra placeholder rules (placeholders.tsv format)
-    retry: str = "none"                   # resume: also redo failed images: "transient" or "all"
-    batch_size: int = 2048                # input rows read at a time
-    max_pending: int | None = None        # images admitted but not finished; None: 32 * concurrency
-    processes: int = 0                    # event loops in parallel processes; 0: one per CPU
-    workers: int = 4                      # threads per process that check, hash and write
-    fsync_interval: float = 1.0           # journal group commit period
+    retry: str = field(default="none", metadata={"choices": RETRY_MODES})  # resume: also redo failed images
+    batch_size: int = field(default=2048, metadata=_POSITIVE)       # input rows read at a time
+    max_pending: int | None = field(default=None, metadata=_POSITIVE)  # admitted, unfinished; None: 32 * concurrency
+    processes: int = field(default=0, metadata=_NOT_NEGATIVE)       # event loops in parallel processes; 0: per CPU
+    workers: int = field(default=4, metadata=_POSITIVE)             # threads per process that check, hash and write
+    fsync_interval: float = field(default=1.0, metadata=_NOT_NEGATIVE)  # journal group commit period
     # what is stored (docs/download.md "Resize and shards"; mlbuild.images.download.resize)
     resize_mode: str = field(default="none", metadata={"choices": RESIZE_MODES})
     image_size: int = field(default=256, metadata={"min": 1})
@@ -54,22 +59,10 @@ class DownloadConfig:
     shard_size: int = field(default=10_000, metadata={"min": 1})  # images per webdataset/parquet shard
 
     def __post_init__(self) -> None:
-        positive = ("concurrency", "per_host", "connect_timeout", "read_timeout", "total_timeout",
-                    "max_attempts", "max_bytes", "batch_size", "workers")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise MlbuildError(f"download config: {name} must be positive, got {getattr(self, name)}")
-        for name in ("max_redirects", "backoff_base", "backoff_max", "max_retry_after", "fsync_interval",
-                     "processes"):
-            if getattr(self, name) < 0:
-                raise MlbuildError(f"download config: {name} must not be negative")
-        if self.retry not in RETRY_MODES:
-            raise MlbuildError(f"download config: retry must be one of {RETRY_MODES}, got {self.retry!r}")
-        if self.output_format not in OUTPUT_FORMATS:
-            raise MlbuildError(f"download config: output_format must be one of {OUTPUT_FORMATS}, "
-                               f"got {self.output_format!r}")
-        if self.shard_size < 1:
-            raise MlbuildError("download config: shard_size must be positive")
+        for spec in fields(self):
+            problem = field_problem(getattr(self, spec.name), dict(spec.metadata))
+            if problem:
+                raise MlbuildError(f"download config: {spec.name}: {problem}")
         try:
             self.resize  # noqa: B018 - validates the resize settings
         except ValueError as err:
