@@ -208,10 +208,3 @@ def _read_stats(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-
-
-def shard_files(out_dir: Path, prefix: str, fmt: str = "webdataset") -> list[Path]:
-    """The complete shards of a prefix, in order."""
-    ext = "tar" if fmt == "webdataset" else "parquet"
-    return sorted(Path(out_dir).glob(f"{prefix}-[0-9][0-9][0-9][0-9][0-9].{ext}"))
