@@ -207,6 +207,20 @@ def test_map_names_cli_names_the_bad_line(tmp_path: Path, capsys):
     assert f"{source}:3" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
 
 
+
+def test_map_names_cli_overwrites_only_its_own_csv(tmp_path: Path, capsys):
+    source = tmp_path / "names.txt"
+    source.write_text("Dog\n", encoding="utf-8")
+    notes = tmp_path / "notes.csv"
+    notes.write_text("my,own,notes\n", encoding="utf-8")
+    assert cli.main(["map-names", str(source), "--out", str(notes)]) == 2
+    assert "not written by mlbuild" in capsys.readouterr().err
+    assert notes.read_text(encoding="utf-8") == "my,own,notes\n"
+    assert cli.main(["map-names", str(source), "--out", str(source)]) == 2      # the input itself
+    out = tmp_path / "mapped.csv"
+    assert cli.main(["map-names", str(source), "--out", str(out)]) == 0
+    assert cli.main(["map-names", str(source), "--out", str(out)]) == 0        # its own output: replaced
+
 # --- overrides --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("body,line,field", [

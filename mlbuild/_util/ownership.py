@@ -64,11 +64,12 @@ def marker_kind(out: Path) -> str | None:
     return marker["kind"]
 
 
-def check_output_file(path: Path, inputs: Iterable[Path] = ()) -> Path:
+def check_output_file(path: Path, inputs: Iterable[Path] = (), csv_header: str | None = None) -> Path:
     """Make sure mlbuild may write the single file `path`; returns it.
 
     Refused: a folder at `path`, an existing file that mlbuild did not write (not Parquet with
-    `mlbuild.*` metadata), `path` equal to one of `inputs`, or a folder that cannot be written.
+    `mlbuild.*` metadata; for a CSV output, a file whose first line is not `csv_header`), `path`
+    equal to one of `inputs`, or a folder that cannot be written.
     """
     path = Path(path)
     if path.is_dir():
@@ -76,7 +77,7 @@ def check_output_file(path: Path, inputs: Iterable[Path] = ()) -> Path:
     for item in inputs:
         if path.resolve() == Path(item).resolve():
             raise OutputError(path, "is also an input; write the output to another file")
-    if path.exists() and not _written_by_mlbuild(path):
+    if path.exists() and not _written_by_mlbuild(path, csv_header):
         raise OutputError(path, "exists and was not written by mlbuild; remove it or choose another path")
     parent = path.parent
     if parent.exists() and not parent.is_dir():
@@ -89,7 +90,13 @@ def check_output_file(path: Path, inputs: Iterable[Path] = ()) -> Path:
     return path
 
 
-def _written_by_mlbuild(path: Path) -> bool:
+def _written_by_mlbuild(path: Path, csv_header: str | None = None) -> bool:
+    if csv_header is not None:
+        try:
+            with open(path, encoding="utf-8", newline="") as fh:
+                return fh.readline().rstrip("\r\n") == csv_header
+        except (OSError, UnicodeDecodeError):
+            return False
     try:
         metadata = pq.read_schema(path).metadata or {}
     except (OSError, pa.ArrowInvalid):

@@ -5,6 +5,7 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
+from mlbuild._util.ownership import check_output_file
 from mlbuild.classes import wordnet
 from mlbuild.classes.mapping import NameMapper, TagMapper, concepts, map_classes
 from mlbuild.classes.mapping.classes import overridden
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.file is None or args.out is None:
         raise InputError("map-names", "give a names file and --out (or --review-build BUILD_DIR)")
+    check_output_file(args.out, [args.file], csv_header=",".join(COLUMNS))
     names, descriptions = read_input(args.file)
     vocabulary = read_wnid_list(args.vocabulary, strict=False).to_pylist() if args.vocabulary else None
     mapper = NameMapper(vocabulary=vocabulary, min_score=args.min_score)
