@@ -73,7 +73,8 @@ def _count(data: ReportData, split: str, table: pa.Table) -> None:
                 data.groups[name][tuple(row[k] for k in group)] += row["count_all"]
     if "author" in table.column_names:
         with_author = table.filter(pc.is_valid(table.column("author")))
-        data.authors.update(Counter(with_author.column("source").to_pylist()))
+        counts = pc.value_counts(with_author.column("source").combine_chunks()).to_pylist()
+        data.authors.update({c["values"]: c["counts"] for c in counts})
     removed = table.filter(pc.is_valid(table.column("dedup")))
     for source, reason in zip(removed.column("source").to_pylist(), removed.column("dedup").to_pylist()):
         kind, _, other = reason.partition(":")
