@@ -59,3 +59,15 @@ def test_label_rows_of_the_sample_are_sorted_and_free_the_sources_arrays():
     assert len(rows.image) == expected > 0
     for src in sources:  # released for real: not views that keep the label arrays alive
         assert all(len(getattr(src, a)) == 0 and getattr(src, a).base is None for a in LABEL_ARRAYS)
+
+
+def test_stable_order_equals_a_stable_argsort():
+    from mlbuild._util.arrays import stable_argsort
+    from mlbuild.labels.label_rows import _stable_order
+    rng = np.random.default_rng(7)
+    for case in range(300):
+        n = int(rng.integers(1, 400))
+        image = np.sort(rng.integers(0, 60, n)).astype(np.int32)
+        moved = rng.random(n) < rng.choice([0.0, 0.02, 0.2, 0.9])   # a few rows pointed back (merged ids), or many
+        image[moved] = rng.integers(0, 60, int(moved.sum()))
+        assert np.array_equal(_stable_order(image), stable_argsort(image)), case

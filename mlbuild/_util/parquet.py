@@ -19,6 +19,8 @@ WRITE_OPTIONS = dict(compression="zstd", compression_level=1, write_statistics=F
 def write_table(table: pa.Table, path: Path, row_group_size: int = 1 << 20) -> Path:
     """Write table to path atomically (`write_atomic`)."""
     dictionary = [c for c in DICTIONARY_COLUMNS if c in table.column_names]
+    dictionary += [f"{c}.list.element" for c in ("label_sources", "label_provenance", "conflicts")
+                   if c in table.column_names]
     return write_atomic(path, lambda temp: pq.write_table(table, temp, row_group_size=row_group_size,
                                                           use_dictionary=dictionary, **WRITE_OPTIONS))
 

@@ -67,7 +67,10 @@ def duplicate_rows(ids: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
         repeated = ordered[1:][ordered[1:] == ordered[:-1]]
         if not len(repeated):
             return None
-        candidates = np.flatnonzero(np.isin(keys, repeated))
+        repeated = np.unique(repeated)  # few: a binary search per key beats np.isin's sort of all keys
+        at = np.searchsorted(repeated, keys)
+        at[at == len(repeated)] = 0
+        candidates = np.flatnonzero(repeated[at] == keys)
     else:
         if pc.count_distinct(ids).as_py() + ids.null_count == len(ids):
             return None

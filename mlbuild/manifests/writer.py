@@ -160,7 +160,7 @@ def write_part(stage: Path, n_classes: int, part: int, table: pa.Table, pairs: p
     for split in splits:
         rows = table if len(splits) == 1 else table.filter(pc.equal(table.column("split"), split))
         write_table(rows, stage / "images" / split / f"part-{part:05d}.parquet")
-        usable = rows.filter(_usable(rows, downloads))
+        usable = rows.select(["labels", "negatives"]).filter(_usable(rows, downloads))
         per_class = {c: np.bincount(pc.list_flatten(usable.column(c)).to_numpy(), minlength=n_classes)
                      for c in ("labels", "negatives")}
         counts.append(pa.table({"split": pa.array([split] * n_classes),
