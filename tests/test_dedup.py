@@ -170,7 +170,8 @@ def test_dedup_pairs_table_is_sorted_named_and_skips_null_hashes():
     assert len(dedup_pairs(train, {}, 3)) == 0
 
 
-def test_cli_finds_transformed_copies_of_eval_photos(fixtures: Path, tmp_path, capsys):
+def eval_photos_and_copies(fixtures: Path, tmp_path: Path) -> list[Path]:
+    """The fixture photos in tmp_path/eval, a half-size re-encode and a mirror of each in tmp_path/train."""
     photos = sorted((fixtures / "images").glob("*.[jp][pn]g"))
     (tmp_path / "eval").mkdir()
     (tmp_path / "train").mkdir()
@@ -179,6 +180,11 @@ def test_cli_finds_transformed_copies_of_eval_photos(fixtures: Path, tmp_path, c
         img = Image.open(p).convert("RGB")
         img.resize((img.width // 2, img.height // 2)).save(tmp_path / "train" / f"small_{p.stem}.jpg", quality=60)
         ImageOps.mirror(img).save(tmp_path / "train" / f"flipped_{p.stem}.jpg")
+    return photos
+
+
+def test_cli_finds_transformed_copies_of_eval_photos(fixtures: Path, tmp_path, capsys):
+    photos = eval_photos_and_copies(fixtures, tmp_path)
     for side in ("train", "eval"):
         assert main(["hash", str(tmp_path / side), "--out", str(tmp_path / f"{side}.parquet"), "--workers", "1"]) == 0
     out = tmp_path / "pairs.parquet"
@@ -207,14 +213,7 @@ def test_cli_refuses_mixed_kinds_duplicate_names_and_missing_columns(tmp_path, c
 
 
 def test_cli_with_search_keys_also_finds_mirrored_copies(fixtures: Path, tmp_path, capsys):
-    photos = sorted((fixtures / "images").glob("*.[jp][pn]g"))
-    (tmp_path / "eval").mkdir()
-    (tmp_path / "train").mkdir()
-    for p in photos:
-        (tmp_path / "eval" / p.name).write_bytes(p.read_bytes())
-        img = Image.open(p).convert("RGB")
-        img.resize((img.width // 2, img.height // 2)).save(tmp_path / "train" / f"small_{p.stem}.jpg", quality=60)
-        ImageOps.mirror(img).save(tmp_path / "train" / f"flipped_{p.stem}.jpg")
+    photos = eval_photos_and_copies(fixtures, tmp_path)
     for side in ("train", "eval"):
         assert main(["hash", str(tmp_path / side), "--keys", side, "--out", str(tmp_path / f"{side}.parquet"),
                      "--workers", "1"]) == 0
