@@ -63,7 +63,7 @@ def duplicate_rows(ids: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     if keys is None:
         keys = _two_number_keys(ids)
     if keys is not None:
-        ordered = np.sort(keys)  # values only: no argsort, nothing kept but a boolean per row
+        ordered = np.sort(keys, kind="stable")  # values only (stable: fast on sorted runs, see arrays)
         repeated = ordered[1:][ordered[1:] == ordered[:-1]]
         if not len(repeated):
             return None

@@ -151,8 +151,9 @@ class _Counter:
         keys, counts = np.concatenate(self.keys), np.concatenate(self.counts)
         if len(keys) == 0:
             return keys, counts
+        # Every added array is sorted: a stable sort merges such runs ~5x faster (mlbuild._util.arrays).
         if int(keys.max()) < 1 << 30 and int(counts.max()) < 1 << 33:  # sort packed (key, count): values only
-            packed = np.sort((keys << np.uint64(34)) | counts.astype(np.uint64))
+            packed = np.sort((keys << np.uint64(34)) | counts.astype(np.uint64), kind="stable")
             keys, counts = packed >> np.uint64(34), (packed & np.uint64((1 << 34) - 1)).astype(np.int64)
         else:
             order = np.argsort(keys, kind="stable")
