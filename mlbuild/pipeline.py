@@ -185,9 +185,9 @@ class PartInputs:
             if not done(part):
                 yield PartRange(part, lo, min(lo + size, n_images), a, b)
 
-    def task(self, r: PartRange) -> PartTask:
-        """The partition's data, as a compact copy."""
-        table = _image_slice(self.images, self.offsets, r.lo, r.hi)
+    def task(self, r: PartRange, copy: bool = True) -> PartTask:
+        """The partition's data; a compact copy to send to another process (`copy`), else views."""
+        table = _image_slice(self.images, self.offsets, r.lo, r.hi, copy)
         rows = self.rows.slice(r.a, r.b)
         if self.moved is None:
             duplicates = pa.nulls(r.hi - r.lo, pa.string())
@@ -208,7 +208,7 @@ def run_part(task: PartTask | PartRange, up: Closure, down: Closure, evals: Eval
     """Propagate one partition's labels (each label set apart), mark duplicates, write its part files;
     returns its image count."""
     if isinstance(task, PartRange):
-        task = inputs.task(task)
+        task = inputs.task(task, copy=False)
     rows, n = task.rows, task.images.num_rows
     rows = rows.with_image(rows.image - task.first_image)
     main = rows.select(rows.label_set == 0) if task.annotated else rows
@@ -231,18 +231,21 @@ def _eval_hashes(runner: Engine, sources: list[SourceData], config: DedupConfig)
     return hash_eval_sets(tables, config.hash, limits, runner)
 
 
-def _image_slice(images: list[pa.Table], offsets: np.ndarray, lo: int, hi: int) -> pa.Table:
-    """Rows lo..hi of the concatenation of the sources' image tables, as a compact copy.
+def _image_slice(images: list[pa.Table], offsets: np.ndarray, lo: int, hi: int, copy: bool = True) -> pa.Table:
+    """Rows lo..hi of the concatenation of the sources' image tables, one chunk per column.
 
-    A sliced table pickles its parents' whole buffers (pyarrow 26), so a view would ship
-    every source's full image table with each task sent to another process.
+    `copy`: a compact copy. A sliced table pickles its parents' whole buffers (pyarrow 26), so
+    a view would ship every source's full image table with each task sent to another process;
+    a worker that shares the driver's memory reads views (copying ~50 MB per part costs more
+    than it saves).
     """
     pieces = []
     for table, start in zip(images, offsets[:-1]):
         a, b = max(lo - start, 0), min(hi - start, table.num_rows)
         if a < b:
             pieces.append(table.slice(a, b - a).cast(schemas.IMAGES))  # decodes the compacted columns
-    return pa.concat_tables(pieces).take(pa.array(np.arange(hi - lo)))
+    table = pa.concat_tables(pieces)
+    return table.take(pa.array(np.arange(hi - lo))) if copy else table.combine_chunks()
 
 
 def _train_counts(rows: LabelRows, moved: Moved | None, sources: list[SourceData], offsets: np.ndarray,
