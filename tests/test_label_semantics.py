@@ -195,8 +195,8 @@ def test_usable_images_are_kept_and_downloaded_when_the_build_downloads(tmp_path
 
     from mlbuild.manifests.writer import _split_counts, write_part
     table = pa.table({"split": ["train"] * 4, "path": ["a.jpg", None, "c.jpg", "d.jpg"],
-                      "labels": [[0, 1], [0], [], [0]], "negatives": [[], [1], [0, 1], []],
-                      "dedup": [None, None, None, "duplicate_of:x"]})
+                      "labels": [[0, 1], [0], [], [0]], "direct_labels": [[1], [0], [], [0]],
+                      "negatives": [[], [1], [0, 1], []], "dedup": [None, None, None, "duplicate_of:x"]})
     write_part(tmp_path, 2, 0, table, pa.table({"image_id": pa.array([], pa.string())}), downloads=downloads)
     counts = _split_counts(tmp_path / "counts", 2)["train"]
     assert counts["usable"] == usable and counts["positives"].tolist() == positives

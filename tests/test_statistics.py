@@ -160,3 +160,19 @@ def test_pair_counter_merges_in_bounded_buffers(monkeypatch):
     keys, counts = counter.total()
     expected = Counter(np.concatenate(batches).tolist())
     assert dict(zip(keys.tolist(), counts.tolist())) == expected and counter.merged > 0
+
+
+def test_a_stage_whose_parts_lack_cooccurrence_counts_is_refused(tmp_path):
+    from mlbuild.errors import OutputError
+    from mlbuild.manifests.writer import _require_side_parts, write_part
+    lists = pa.list_(pa.int32())
+    table = pa.table({"split": ["train", "train"], "labels": pa.array([[0, 1], [1]], lists),
+                      "direct_labels": pa.array([[0, 1], [1]], lists), "negatives": pa.array([[], []], lists),
+                      "dedup": pa.array([None, None], pa.string())})
+    write_part(tmp_path, 2, 0, table, pa.table({"image_id": pa.array([], pa.string())}))
+    _require_side_parts(tmp_path)
+    counts = pq.read_table(tmp_path / "cooc" / "part-00000.parquet")
+    assert counts.column("key").to_pylist() == [0, 1, 3] and counts.column("count").to_pylist() == [1, 1, 2]
+    (tmp_path / "cooc" / "part-00000.parquet").unlink()
+    with pytest.raises(OutputError, match="1 finished parts lack their cooc file"):
+        _require_side_parts(tmp_path)

@@ -33,7 +33,7 @@ from mlbuild.errors import OutputError
 KILL_AFTER_STEP = "MLBUILD_KILL_AFTER_STEP"
 KILLED_EXIT = 86  # exit status of a process stopped by KILL_AFTER_STEP
 STAGE = ".partial"
-SIDE_FOLDERS = ("counts", "pairs")  # staged per-part bookkeeping, never published
+SIDE_FOLDERS = ("counts", "pairs", "cooc")  # staged per-part bookkeeping, never published
 
 
 class Stage:

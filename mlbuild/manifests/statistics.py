@@ -11,9 +11,10 @@ manifest carries (images = training rows not removed by dedup, as for `pos_weigh
   negatives : positives = `negatives_per_positive`, i.e. min(1, k / pos_weight).
 - `cooccurrence.parquet`: pairs of direct labels on the same kept training image. Direct
   labels, not propagated ones: an image has ~1-3 direct labels but ~10-30 with ancestors, so
-  pairs stay few (and bounded by the direct label rows, 72M at full scale, counted part by part
-  and merged in bounded buffers), and ancestor pairs, which co-occur by construction, are
-  excluded anyway.
+  pairs stay few (and bounded by the direct label rows, 72M at full scale), and ancestor pairs,
+  which co-occur by construction, are excluded anyway. Each partition's worker counts its own
+  pairs (`cooccurrence_part`, the diagonal counting images per class); the parts' sorted counts
+  are merged in bounded buffers at the end (`cooccurrence`).
 """
 from __future__ import annotations
 
@@ -90,22 +91,39 @@ def add_sample_weights(images: Path, positives: np.ndarray, n_images: int, confi
         list(pool.map(rewrite, sorted(images.glob("*/part-*.parquet"))))
 
 
-def cooccurrence(train_parts: list[Path], up: Closure) -> pa.Table:
-    """Pairs of direct labels on kept training images, ancestor/descendant pairs excluded."""
+COOCCURRENCE_PART = pa.schema([pa.field("key", pa.uint64()), pa.field("count", pa.int64())])
+
+
+def cooccurrence_part(table: pa.Table, n_classes: int) -> pa.Table:
+    """One partition's co-occurrence counts over its kept training images: sorted keys
+    min * n + max of direct label pairs and c * n + c (the diagonal: images with c), with their
+    counts; the number of those images in the metadata (`images`)."""
+    keep = _kept(table) & pc.equal(table.column("split"), TRAIN).combine_chunks().to_numpy(zero_copy_only=False)
+    offsets, values = _flat(table.column("direct_labels").filter(pa.array(keep)))
+    a, b = label_pairs(offsets, values)
+    n = np.uint64(n_classes)
+    keys = np.concatenate([np.minimum(a, b).astype(np.uint64) * n + np.maximum(a, b).astype(np.uint64),
+                           values.astype(np.uint64) * (n + np.uint64(1))])
+    keys, counts = np.unique(keys, return_counts=True)
+    return pa.table([keys, counts.astype(np.int64)], schema=COOCCURRENCE_PART.with_metadata(
+        {b"images": str(int(keep.sum())).encode()}))
+
+
+def cooccurrence(parts: list[Path], up: Closure) -> pa.Table:
+    """The partitions' counts (`cooccurrence_part`) summed: pairs of direct labels on kept training
+    images, ancestor/descendant pairs excluded."""
     n = up.n_classes
-    per_class, n_images = np.zeros(n, np.int64), 0
-    counts = _Counter()
-    for table in _read_parts(train_parts, ["direct_labels", "dedup"]):
-        lists = table.column("direct_labels").filter(pa.array(_kept(table)))
-        n_images += len(lists)
-        offsets, values = _flat(lists)
-        per_class += np.bincount(values, minlength=n)
-        a, b = label_pairs(offsets, values)
-        counts.add(np.minimum(a, b).astype(np.uint64) * np.uint64(n) + np.maximum(a, b).astype(np.uint64))
+    counts, n_images = _Counter(), 0
+    for table in _read_parts(parts, None):
+        n_images += int(table.schema.metadata[b"images"])
+        counts.add(table.column("key").to_numpy(), table.column("count").to_numpy())
     keys, count = counts.total()
-    keep = ~np.isin(keys, related_keys(up))
-    keys, count = keys[keep], count[keep]
     a, b = (keys // np.uint64(n)).astype(np.int32), (keys % np.uint64(n)).astype(np.int32)
+    diagonal = a == b
+    per_class = np.zeros(n, np.int64)
+    per_class[a[diagonal]] = count[diagonal]
+    keep = ~diagonal & ~np.isin(keys, related_keys(up))
+    keys, count, a, b = keys[keep], count[keep], a[keep], b[keep]
     expected = per_class[a] * per_class[b] / max(n_images, 1)
     lift = count / expected
     return pa.table([a, b, count, per_class[a], per_class[b], expected, lift, np.log2(lift)], schema=COOCCURRENCE)
@@ -137,8 +155,10 @@ class _Counter:
         self.keys, self.counts = [np.zeros(0, np.uint64)], [np.zeros(0, np.int64)]
         self.merged, self.buffered = 0, 0
 
-    def add(self, keys: np.ndarray) -> None:
-        keys, counts = np.unique(keys, return_counts=True)
+    def add(self, keys: np.ndarray, counts: np.ndarray | None = None) -> None:
+        """Add keys (or, with `counts`, sorted distinct keys with their counts)."""
+        if counts is None:
+            keys, counts = np.unique(keys, return_counts=True)
         self.keys.append(keys)
         self.counts.append(counts.astype(np.int64))
         self.buffered += len(keys)
@@ -162,7 +182,7 @@ class _Counter:
         return keys[starts], np.add.reduceat(counts, starts)
 
 
-def _read_parts(paths: list[Path], columns: list[str]) -> Iterator[pa.Table]:
+def _read_parts(paths: list[Path], columns: list[str] | None) -> Iterator[pa.Table]:
     """The parts' columns, read two ahead in threads."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         yield from pool.map(lambda p: read_table(p, columns), paths)
@@ -197,5 +217,4 @@ def write_products(stage: Path, classes: pa.Table, n_train: int, up: Closure, co
         positives = np.zeros(classes.num_rows, np.int64)
     if config.sampling != "none":
         add_sample_weights(stage / "images", positives, n_train, config)
-    parts = sorted((stage / "images" / TRAIN).glob("part-*.parquet"))
-    write_table(cooccurrence(parts, up), stage / "cooccurrence.parquet")
+    write_table(cooccurrence(sorted((stage / "cooc").glob("part-*.parquet")), up), stage / "cooccurrence.parquet")

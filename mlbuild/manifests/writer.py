@@ -84,6 +84,7 @@ class ManifestWriter:
     def finish(self, tax: Taxonomy, sources: list, mapped: list, timings: dict[str, float]) -> dict:
         """Write classes, hierarchy, source classes and build.json; move everything into place
         (the folder's last build's files that this one does not have are removed)."""
+        _require_side_parts(self.stage)
         counts = _split_counts(self.stage / "counts", self.n_classes)
         classes, hierarchy = tax.to_tables()
         classes = statistics.with_keep_rate(_with_counts(classes, counts, self.config.stats.negatives),
@@ -108,6 +109,18 @@ class ManifestWriter:
                   "warnings": summary["warnings"], "timings": timings, **self.notes}
         self._stage.publish(record)
         return summary["counts"]
+
+
+def _require_side_parts(stage: Path) -> None:
+    """Every finished part has its dedup pairs and co-occurrence counts (a stage left by an older
+    mlbuild may lack them: refuse rather than publish statistics that miss its parts)."""
+    done = {p.name for p in (stage / "counts").glob("part-*.parquet")}
+    for side in ("pairs", "cooc"):
+        missing = sorted(done - {p.name for p in (stage / side).glob("part-*.parquet")})
+        if missing:
+            raise OutputError(stage / side, f"{len(missing)} finished parts lack their {side} file (e.g. "
+                                            f"{missing[0]}; left by another mlbuild version?): rebuild with "
+                                            "--no-resume")
 
 
 def download_folder(out: Path, name: str) -> Path:
@@ -169,6 +182,7 @@ def write_part(stage: Path, n_classes: int, part: int, table: pa.Table, pairs: p
                                 "verified_negatives": pa.array(per_class["negatives"]),
                                 "usable": pa.array(np.full(n_classes, usable.num_rows))}, COUNTS))
     write_table(pairs, stage / "pairs" / f"part-{part:05d}.parquet")
+    write_table(statistics.cooccurrence_part(table, n_classes), stage / "cooc" / f"part-{part:05d}.parquet")
     counts = pa.concat_tables(counts) if counts else COUNTS.empty_table()
     metadata = {b"conflicts": json.dumps(conflicts or {}, sort_keys=True).encode(),
                 b"hashed": json.dumps(hashed or {}, sort_keys=True).encode()}
