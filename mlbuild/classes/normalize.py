@@ -195,6 +195,9 @@ def label_targets(tax: Taxonomy, targets: list[list[str]]) -> Closure:
     negatives to the class itself or its topmost kept descendants (`Taxonomy.below`).
     """
     index = tax.dag.index
-    up = [sorted({index[w] for wnid in wnids for w in tax.nearest(wnid)}) for wnids in targets]
-    down = [sorted({index[w] for wnid in wnids for w in tax.below(wnid)}) for wnids in targets]
+    distinct = {wnid for wnids in targets for wnid in wnids}  # source classes share WNIDs: look each up once
+    nearest = {wnid: [index[w] for w in tax.nearest(wnid)] for wnid in distinct}
+    below = {wnid: [index[w] for w in tax.below(wnid)] for wnid in distinct}
+    up = [sorted({c for wnid in wnids for c in nearest[wnid]}) for wnids in targets]
+    down = [sorted({c for wnid in wnids for c in below[wnid]}) for wnids in targets]
     return Closure.from_lists(up + down)

@@ -273,22 +273,24 @@ def _source_classes(tax: Taxonomy, mapped: list) -> pa.Table:
     """Every source class with its WNID, how it was mapped (method, score, runner-up sense and its
     score, for review), further concepts of a tag, and the classes its positives and its verified
     negatives go to."""
-    rows: dict[str, list] = {c: [] for c in SOURCE_CLASS_SCHEMA.names}
+    tables = []
     for m in mapped:
-        targets = label_targets(tax, m.all_targets())
-        for i, sid in enumerate(m.ids):
-            rows["source"].append(m.source)
-            rows["source_class"].append(sid)
-            rows["wnid"].append(m.wnids[i])
-            rows["method"].append(m.methods[i])
-            rows["score"].append(m.scores[i])
-            rows["runner_up"].append(m.runner_ups[i])
-            rows["runner_up_score"].append(m.runner_up_scores[i])
-            rows["also_wnids"].append(list(m.also[i]) if m.also else [])
-            rows["class_indices"].append(targets.row(i))
-            rows["negative_class_indices"].append(targets.row(len(m.ids) + i))
-    table = pa.table(rows, schema=SOURCE_CLASS_SCHEMA)
+        n, targets = len(m.ids), label_targets(tax, m.all_targets())
+        split = int(targets.indptr[n])
+        tables.append(pa.table([
+            pa.array([m.source] * n, pa.string()), pa.array(m.ids, pa.string()), pa.array(m.wnids, pa.string()),
+            pa.array(m.methods, pa.string()), pa.array(m.scores, pa.float32()),
+            pa.array(m.runner_ups, pa.string()), pa.array(m.runner_up_scores, pa.float32()),
+            pa.array([list(a) for a in m.also] if m.also else [[]] * n, pa.list_(pa.string())),
+            _csr_lists(targets.indptr[:n + 1], targets.indices[:split]),
+            _csr_lists(targets.indptr[n:] - split, targets.indices[split:])], schema=SOURCE_CLASS_SCHEMA))
+    table = pa.concat_tables(tables) if tables else SOURCE_CLASS_SCHEMA.empty_table()
     return table.sort_by([("source", "ascending"), ("source_class", "ascending")])
+
+
+def _csr_lists(indptr: np.ndarray, indices: np.ndarray) -> pa.ListArray:
+    """CSR rows as an int32 list array."""
+    return pa.ListArray.from_arrays(pa.array(indptr, pa.int32()), pa.array(indices, pa.int32()))
 
 
 SOURCE_CLASS_SCHEMA = pa.schema([("source", pa.string()), ("source_class", pa.string()), ("wnid", pa.string()),
