@@ -28,6 +28,15 @@ def stable_argsort(values: np.ndarray) -> np.ndarray:
     return (keys & np.uint64((1 << bits) - 1)).astype(np.int64)
 
 
+def sorted_members(keys: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """Mask of keys present in a sorted array (a binary search per key: cheaper than np.isin's sort
+    of both when the set is sorted already)."""
+    if not len(sorted_set):
+        return np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_set, keys), len(sorted_set) - 1)
+    return sorted_set[at] == keys
+
+
 def range_positions(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Every position of the ranges [starts[i], starts[i] + counts[i]), range after range (int64)."""
     counts = np.asarray(counts, np.int64)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from mlbuild._util.arrays import sorted_members
 from mlbuild.classes.closure import Closure
 from mlbuild.labels.label_rows import LabelRows
 
@@ -60,14 +61,14 @@ def propagate(n_images: int, rows: LabelRows, up: Closure, down: Closure | None 
     removed = negatives[:0]
     if policy == "human_first" and len(negatives) and pos.machine.any():
         direct_keys = _pairs(pos.image, pos.cls, n)
-        hit = pos.machine & _members(direct_keys, negatives)
+        hit = pos.machine & sorted_members(direct_keys, negatives)
         removed, pos = _sorted_unique(direct_keys[hit]), pos.select(~hit)
     at, classes = up.expand(pos.cls)
     provenance = np.where(classes == pos.cls[at], pos.machine[at].astype(np.uint8), np.uint8(IMPLIED))
     labels, conf, provenance, sources = _aggregate(_pairs(pos.image[at], classes, n), pos.conf[at], provenance,
                                                    pos.src[at], n_images * n)
     direct = _sorted_unique(_pairs(pos.image, pos.cls, n))
-    beaten = _members(negatives, labels)
+    beaten = sorted_members(negatives, labels)
     conflicts = _sorted_unique(np.concatenate([removed, negatives[beaten]]))
     negatives = negatives[~beaten]
     offsets = _offsets(labels, n_images, n)
@@ -158,14 +159,6 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
     keep = np.ones(len(out), dtype=bool)
     np.not_equal(out[1:], out[:-1], out=keep[1:])
     return out[keep]
-
-
-def _members(keys: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """Mask of keys present in a sorted array."""
-    if not len(sorted_set):
-        return np.zeros(len(keys), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_set, keys), len(sorted_set) - 1)
-    return sorted_set[at] == keys
 
 
 def _offsets(pairs: np.ndarray, n_images: int, n_classes: int) -> np.ndarray:

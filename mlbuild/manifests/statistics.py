@@ -26,13 +26,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlbuild._util.arrays import range_positions
+from mlbuild._util.arrays import range_positions, sorted_members
 from mlbuild._util.parquet import read_table, write_table
 from mlbuild.classes.closure import Closure
 from mlbuild.config import StatsConfig
 
 TRAIN = "train"
-MERGE_ENTRIES = 1 << 22  # pair counts buffered before they are merged (16 bytes each)
+MERGE_ENTRIES = 1 << 24  # pair counts buffered before they are merged (16 bytes each: 256 MB)
 COOCCURRENCE = pa.schema([
     pa.field("class_a", pa.int32()), pa.field("class_b", pa.int32()),
     pa.field("count", pa.int64()), pa.field("images_a", pa.int64()), pa.field("images_b", pa.int64()),
@@ -122,7 +122,7 @@ def cooccurrence(parts: list[Path], up: Closure) -> pa.Table:
     diagonal = a == b
     per_class = np.zeros(n, np.int64)
     per_class[a[diagonal]] = count[diagonal]
-    keep = ~diagonal & ~np.isin(keys, related_keys(up))
+    keep = ~diagonal & ~sorted_members(keys, related_keys(up))
     keys, count, a, b = keys[keep], count[keep], a[keep], b[keep]
     expected = per_class[a] * per_class[b] / max(n_images, 1)
     lift = count / expected
