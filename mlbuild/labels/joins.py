@@ -67,10 +67,8 @@ def duplicate_rows(ids: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
         repeated = ordered[1:][ordered[1:] == ordered[:-1]]
         if not len(repeated):
             return None
-        repeated = np.unique(repeated)  # few: a binary search per key beats np.isin's sort of all keys
-        at = np.searchsorted(repeated, keys)
-        at[at == len(repeated)] = 0
-        candidates = np.flatnonzero(repeated[at] == keys)
+        found = pc.is_in(pa.array(keys), value_set=pa.array(np.unique(repeated)))  # few: a hash set of them
+        candidates = np.flatnonzero(found.to_numpy(zero_copy_only=False))
     else:
         if pc.count_distinct(ids).as_py() + ids.null_count == len(ids):
             return None
