@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes import wordnet
 from mlbuild.classes.closure import Closure
@@ -40,6 +42,7 @@ class SourceClasses:
     runner_ups: list[str | None] = field(default_factory=list)
     runner_up_scores: list[float] = field(default_factory=list)
     also: list[tuple[str, ...]] = field(default_factory=list)
+    images: list[int] = field(default_factory=list)   # images carrying each class (name and tag sources)
 
     def unmapped(self) -> list[str]:
         """Source class ids that have no WNID."""
@@ -52,6 +55,19 @@ class SourceClasses:
     def all_targets(self) -> list[list[str]]:
         """`targets(i)` of every source class, in order: the input of `label_targets`."""
         return [self.targets(i) for i in range(len(self.ids))]
+
+    def add_runner_ups(self, codes: list[int]) -> None:
+        """Append, for each class code, the class taking its runner-up sense (method `image_context`):
+        same id, answer and runner-up swapped."""
+        for i in codes:
+            self.ids.append(self.ids[i])
+            self.wnids.append(self.runner_ups[i])
+            self.methods.append("image_context")
+            self.scores.append(self.runner_up_scores[i])
+            self.runner_ups.append(self.wnids[i])
+            self.runner_up_scores.append(self.scores[i] or 0.0)
+            if self.also:
+                self.also.append(self.also[i])
 
 
 def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path | None = None,
@@ -130,6 +146,30 @@ def _mapped_names(out: SourceClasses, ids: list[str], kind: str, described: dict
     out.runner_up_scores = [m.runner_up_score for m in best]
     out.also = [tuple(m.wnid for m in f[1:] if m.mapped) for f in found]
     return out
+
+
+def with_image_context(classes: SourceClasses, image_row: np.ndarray, class_code: np.ndarray) -> np.ndarray:
+    """The class code of every label row of a name or tag source, with the images each class is on
+    (`classes.images`). For tags, an image's other tags are context (`mapping.image_context`):
+    where they switch an ambiguous tag to its runner-up sense, the row gets the code of a class
+    added for that (`add_runner_ups`). Columnar over the distinct (image, class) pairs."""
+    n = max(len(classes.ids), 1)
+    pairs, inverse = np.unique(image_row.astype(np.int64) * n + class_code, return_inverse=True)
+    code = pairs % n
+    if classes.kind == "tag" and len(pairs):
+        from mlbuild.classes.mapping import TagMapper, image_context
+        tagger = TagMapper()
+        senses = image_context.tag_senses(tagger.names.lex, classes.wnids, classes.scores, classes.runner_ups,
+                                          classes.runner_up_scores, [tagger.words(t) for t in classes.ids])
+        feats = image_context.features(tagger.names.lex, senses)
+        switch = image_context.switched(senses, feats, image_context.pair_terms(feats), pairs // n, code)
+        flipped = np.unique(code[switch])
+        new = np.zeros(n, np.int64)
+        new[flipped] = len(classes.ids) + np.arange(len(flipped))
+        code = np.where(switch, new[code], code)
+        classes.add_runner_ups(flipped.tolist())
+    classes.images = np.bincount(code, minlength=len(classes.ids)).tolist()
+    return code[inverse.ravel()].astype(np.int32)
 
 
 def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig,
