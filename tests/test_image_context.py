@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlbuild.classes import normalize, wordnet
-from mlbuild.classes.mapping import TagMapper, image_context
+from mlbuild.classes.mapping import image_context
+from mlbuild.classes.mapping.lexicon import Lexicon
 from mlbuild.classes.mapping.names import COMPOUND_CONTEXT_WEIGHT, CONTEXT_WEIGHT, MAX_CONTEXT_OVERLAP
 from mlbuild.config import config_from_dict
 from mlbuild.pipeline import build
@@ -77,10 +78,11 @@ def test_columnar_image_context_equals_the_slow_reference(seed: int, monkeypatch
     monkeypatch.setattr(image_context, "STEM_MAX_TAGS", 2)   # some stems are left out as uninformative
     rng = random.Random(seed)
     classes = normalize.map_source_classes("s", "tag", TAGS)
-    tagger = TagMapper()
-    senses = image_context.tag_senses(tagger.names.lex, classes.wnids, classes.scores, classes.runner_ups,
-                                      classes.runner_up_scores, [tagger.words(t) for t in TAGS])
-    feats = image_context.features(tagger.names.lex, senses)
+    lex = Lexicon.shared()
+    assert classes.words[TAGS.index("#instagood")] == () and classes.words[0] == ("bat",)
+    senses = image_context.tag_senses(lex, classes.wnids, classes.scores, classes.runner_ups,
+                                      classes.runner_up_scores, classes.words)
+    feats = image_context.features(lex, senses)
     assert senses.ambiguous.sum() >= 10
     images = [[rng.randrange(len(TAGS)) for _ in range(rng.randint(1, 6))] for _ in range(400)]
     image = np.array([i for i, tags in enumerate(images) for _ in tags])

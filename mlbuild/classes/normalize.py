@@ -43,6 +43,7 @@ class SourceClasses:
     runner_up_scores: list[float] = field(default_factory=list)
     also: list[tuple[str, ...]] = field(default_factory=list)
     images: list[int] = field(default_factory=list)   # images carrying each class (name and tag sources)
+    words: list[tuple[str, ...]] = field(default_factory=list)   # the words each tag was read as (tag sources)
 
     def unmapped(self) -> list[str]:
         """Source class ids that have no WNID."""
@@ -68,6 +69,8 @@ class SourceClasses:
             self.runner_up_scores.append(self.scores[i] or 0.0)
             if self.also:
                 self.also.append(self.also[i])
+            if self.words:
+                self.words.append(self.words[i])
 
 
 def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path | None = None,
@@ -132,7 +135,9 @@ def _mapped_names(out: SourceClasses, ids: list[str], kind: str, described: dict
 
     mapper = NameMapper()
     if kind == "tag":
-        found = [concepts(t) for t in TagMapper(mapper).map_all(ids)]
+        tagged = TagMapper(mapper).map_all(ids)
+        found = [concepts(t) for t in tagged]
+        out.words = [t.words for t in tagged]
     elif described:
         by_id = map_classes(mapper, ids, ids, descriptions=[described.get(i, "") for i in ids])
         found = [[by_id[i]] for i in ids]
@@ -157,11 +162,11 @@ def with_image_context(classes: SourceClasses, image_row: np.ndarray, class_code
     pairs, inverse = np.unique(image_row.astype(np.int64) * n + class_code, return_inverse=True)
     code = pairs % n
     if classes.kind == "tag" and len(pairs):
-        from mlbuild.classes.mapping import TagMapper, image_context
-        tagger = TagMapper()
-        senses = image_context.tag_senses(tagger.names.lex, classes.wnids, classes.scores, classes.runner_ups,
-                                          classes.runner_up_scores, [tagger.words(t) for t in classes.ids])
-        feats = image_context.features(tagger.names.lex, senses)
+        from mlbuild.classes.mapping import image_context
+        from mlbuild.classes.mapping.lexicon import Lexicon
+        senses = image_context.tag_senses(Lexicon.shared(), classes.wnids, classes.scores, classes.runner_ups,
+                                          classes.runner_up_scores, classes.words or [()] * len(classes.ids))
+        feats = image_context.features(Lexicon.shared(), senses)
         switch = image_context.switched(senses, feats, image_context.pair_terms(feats), pairs // n, code)
         flipped = np.unique(code[switch])
         new = np.zeros(n, np.int64)
