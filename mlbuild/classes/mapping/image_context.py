@@ -35,6 +35,7 @@ from mlbuild.classes.mapping.names import COMPOUND_CONTEXT_WEIGHT, CONTEXT_WEIGH
 
 LEXNAME_WEIGHT = 2.0
 STEM_MAX_TAGS = 50
+MAX_IMAGE_TAGS = 100   # an image with more distinct tags is a tag dump, not a description: no image context
 
 
 @dataclass(frozen=True)
@@ -181,11 +182,11 @@ def lexname_terms(feats: Features, tag: np.ndarray, other: np.ndarray) -> np.nda
 def switched(senses: TagSenses, feats: Features, terms: sparse.csr_matrix, image: np.ndarray,
              tag: np.ndarray) -> np.ndarray:
     """For distinct (image, tag) pairs sorted by image: True where the image's other tags make the
-    tag take its runner-up sense."""
+    tag take its runner-up sense (never on an image with more than MAX_IMAGE_TAGS tags)."""
     starts = np.flatnonzero(np.r_[True, image[1:] != image[:-1]])
     size = np.diff(np.r_[starts, len(image)])
     group = np.repeat(np.arange(len(starts)), size)
-    ambiguous = np.flatnonzero(senses.ambiguous[tag])
+    ambiguous = np.flatnonzero(senses.ambiguous[tag] & (size[group] <= MAX_IMAGE_TAGS))
     if not len(ambiguous):
         return np.zeros(len(tag), bool)
     # every (ambiguous row, other row of its image) pair
@@ -196,9 +197,11 @@ def switched(senses: TagSenses, feats: Features, terms: sparse.csr_matrix, image
     keep = left != right
     left, right = left[keep], right[keep]
     t, u = tag[left], tag[right]
-    total = senses.log_ratio[tag].copy()
-    total += np.bincount(left, weights=_lookup(terms, t, u) + lexname_terms(feats, t, u), minlength=len(tag))
-    return senses.ambiguous[tag] & (total > 0)
+    total = senses.log_ratio[tag] + np.bincount(left, weights=_lookup(terms, t, u) + lexname_terms(feats, t, u),
+                                                minlength=len(tag))
+    out = np.zeros(len(tag), bool)
+    out[ambiguous] = total[ambiguous] > 0
+    return out
 
 
 def _lookup(matrix: sparse.csr_matrix, row: np.ndarray, col: np.ndarray) -> np.ndarray:
