@@ -162,12 +162,7 @@ def with_image_context(classes: SourceClasses, image_row: np.ndarray, class_code
     pairs, inverse = np.unique(image_row.astype(np.int64) * n + class_code, return_inverse=True)
     code = pairs % n
     if classes.kind == "tag" and len(pairs):
-        from mlbuild.classes.mapping import image_context
-        from mlbuild.classes.mapping.lexicon import Lexicon
-        senses = image_context.tag_senses(Lexicon.shared(), classes.wnids, classes.scores, classes.runner_ups,
-                                          classes.runner_up_scores, classes.words or [()] * len(classes.ids))
-        feats = image_context.features(Lexicon.shared(), senses)
-        switch = image_context.switched(senses, feats, image_context.pair_terms(feats), pairs // n, code)
+        switch = _switched(classes, pairs // n, code)
         flipped = np.unique(code[switch])
         new = np.zeros(n, np.int64)
         new[flipped] = len(classes.ids) + np.arange(len(flipped))
@@ -175,6 +170,20 @@ def with_image_context(classes: SourceClasses, image_row: np.ndarray, class_code
         classes.add_runner_ups(flipped.tolist())
     classes.images = np.bincount(code, minlength=len(classes.ids)).tolist()
     return code[inverse.ravel()].astype(np.int32)
+
+
+def _switched(classes: SourceClasses, image: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """Per distinct (image, tag) pair (sorted by image): True where the image's other tags switch the tag
+    to its runner-up sense."""
+    from mlbuild.classes.mapping import image_context
+    from mlbuild.classes.mapping.lexicon import Lexicon
+
+    senses = image_context.tag_senses(Lexicon.shared(), classes.wnids, classes.scores, classes.runner_ups,
+                                      classes.runner_up_scores, classes.words or [()] * len(classes.ids))
+    if not senses.ambiguous.any():
+        return np.zeros(len(code), bool)
+    feats = image_context.features(Lexicon.shared(), senses)
+    return image_context.switched(senses, feats, image_context.pair_terms(feats), image, code)
 
 
 def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig,
