@@ -62,13 +62,10 @@ def slow_reference(tags_of_image: list[int], senses: image_context.TagSenses,
         total = senses.log_ratio[t]
         for u in set(tags_of_image) - {t}:
             context = feats.stems[u] & informative
-            for sign, stems, compounds, lexname in ((-1, feats.sense_stems[0][t], feats.compounds[0][t],
-                                                     feats.sense_lexname[0][t]),
-                                                    (1, feats.sense_stems[1][t], feats.compounds[1][t],
-                                                     feats.sense_lexname[1][t])):
+            for sign, stems, compounds in ((-1, feats.sense_stems[0][t], feats.compounds[0][t]),
+                                           (1, feats.sense_stems[1][t], feats.compounds[1][t])):
                 factor = 1 + CONTEXT_WEIGHT * min(len(stems & context), MAX_CONTEXT_OVERLAP)
                 factor *= COMPOUND_CONTEXT_WEIGHT if compounds & feats.words[u] else 1.0
-                factor *= image_context.LEXNAME_WEIGHT if lexname >= 0 and feats.lexname[u] == lexname else 1.0
                 total += sign * math.log(factor)
         if total > 1e-9:
             out.add(t)
@@ -92,7 +89,7 @@ def test_columnar_image_context_equals_the_slow_reference(seed: int, monkeypatch
     code = np.array([t for tags in images for t in tags])
     n = len(TAGS)
     pairs = np.unique(image * n + code)
-    switch = image_context.switched(senses, feats, image_context.pair_terms(feats), pairs // n, pairs % n)
+    switch = image_context.switched(senses, image_context.pair_terms(feats), pairs // n, pairs % n)
     informative = image_context._informative(feats.stems)
     assert len(informative) < len(set().union(*feats.stems))
     fast = {(int(i), int(t)) for i, t in zip(pairs // n, pairs % n)}

@@ -182,8 +182,8 @@ def _switched(classes: SourceClasses, image: np.ndarray, code: np.ndarray) -> np
                                       classes.runner_up_scores, classes.words or [()] * len(classes.ids))
     if not senses.ambiguous.any():
         return np.zeros(len(code), bool)
-    feats = image_context.features(Lexicon.shared(), senses)
-    return image_context.switched(senses, feats, image_context.pair_terms(feats), image, code)
+    terms = image_context.pair_terms(image_context.features(Lexicon.shared(), senses))
+    return image_context.switched(senses, terms, image, code)
 
 
 def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig,
