@@ -1,7 +1,7 @@
 """Mapping benchmark: accuracy of name -> WordNet 3.0 mapping on public class lists, and its speed.
 
 Usage: python benchmarks/bench_mapping.py [--data ../shared/data] [--dict /usr/share/wordnet]
-                                         [--sample 1000] [--lists imagenet1k,coco80,...] [--no-speed]
+                                         [--sample 1000] [--lists imagenet1k,coco80,...] [--no-speed] [--review]
 
 Accuracy: each list is mapped as a whole by `mlbuild.classes.mapping.map_names` (the API both the
 old and the new mapper have, so a checkout of an older commit can be measured with the same
@@ -22,6 +22,13 @@ Errors are sorted into kinds: `unmapped`; `more_general` (the answer is an is-a 
 truth: a head-noun fallback); `more_specific` (a descendant); `other_sense` (the answer and the
 truth are both senses of the name: a disambiguation error); `other` (anything else).
 
+Shipped table precision (`--review`): the 220 automatic mappings judged by hand in
+docs/openimages_mapping_review.md, looked up in the shipped `wordnet_maps/openimages_wordnet.csv`. A
+row whose shipped synset is the one judged keeps its verdict; an override row is a reviewed answer
+(correct); a row the mapper has changed since is judged by `benchmarks/data/openimages_review_rejudged.csv`
+(the re-judged rows listed at the end of the review); anything else is counted as not judged.
+Precision = correct / (correct + wrong); strict = correct / every sampled row the table maps.
+
 Speed: maps the 19,994 Open Images V6 display names with `map_names` in a fresh interpreter (CPU
 seconds including imports and index building), against baselines measured in the same run: the
 mapper of an older checkout (`--baseline-checkout DIR`, e.g. `git worktree add /tmp/old main`) and,
@@ -34,6 +41,7 @@ import csv
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -171,6 +179,35 @@ def accuracy(data: Path, lists: list[str], sample: int) -> dict:
     return out
 
 
+def openimages_review() -> dict:
+    """Precision of the shipped Open Images table on the hand-reviewed sample (see the module docstring)."""
+    sample = []
+    for line in open(REPO / "docs/openimages_mapping_review.md", encoding="utf-8"):
+        if re.match(r"^\| \d+ \|", line):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            sample.append((cells[1].strip("`"), cells[3].split(":")[0], cells[6]))
+    shipped = {r["mid"]: r for r in csv.DictReader(open(REPO / "wordnet_maps/openimages_wordnet.csv",
+                                                        encoding="utf-8"))}
+    again = {(r["mid"], r["synset"]): r["verdict"]
+             for r in csv.DictReader(open(HERE / "data/openimages_review_rejudged.csv", encoding="utf-8"))}
+    verdicts: Counter[str] = Counter()
+    for mid, synset, verdict in sample:
+        row = shipped[mid]
+        if not row["wnid"]:
+            verdicts["unmapped"] += 1
+        elif row["method"] == "override":
+            verdicts["correct (override)"] += 1
+        elif row["synset"] == synset:
+            verdicts[verdict] += 1
+        else:
+            verdicts[again.get((mid, row["synset"]), "not judged")] += 1
+    correct = verdicts["correct"] + verdicts["correct (override)"]
+    mapped = len(sample) - verdicts["unmapped"]
+    return {"sampled": len(sample), **dict(sorted(verdicts.items())),
+            "precision": round(correct / max(correct + verdicts["wrong"], 1), 4),
+            "strict_precision": round(correct / max(mapped, 1), 4)}
+
+
 def run(code: str, pythonpath: str | None = None) -> tuple[float, int, int]:
     """(seconds, mapped, total) printed by a fresh interpreter (with an older checkout first on the path)."""
     env = {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else None
@@ -204,8 +241,13 @@ def main() -> None:
     parser.add_argument("--lists", default=",".join(LISTS), help=f"comma-separated, from {list(LISTS)}")
     parser.add_argument("--baseline-checkout", help="an older mlbuild checkout whose mapper is timed too")
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--review", action="store_true", help="only the shipped Open Images table's precision")
     args = parser.parse_args()
-    result = {"accuracy": accuracy(args.data, args.lists.split(","), args.sample)}
+    if args.review:
+        print(json.dumps({"openimages_review": openimages_review()}, indent=1))
+        return
+    result = {"accuracy": accuracy(args.data, args.lists.split(","), args.sample),
+              "openimages_review": openimages_review()}
     if not args.no_speed:
         result["speed"] = speed(args.data, args.dict, args.baseline_checkout)
     print(json.dumps(result, indent=1))

@@ -25,7 +25,13 @@ from mlbuild import schemas
 from mlbuild._util.memory import trim, use_lean_arrow_pool
 from mlbuild._util.progress import Progress
 from mlbuild.classes.closure import Closure
-from mlbuild.classes.normalize import build_taxonomy, label_targets, map_source_classes, select_classes
+from mlbuild.classes.normalize import (
+    build_taxonomy,
+    label_targets,
+    map_source_classes,
+    select_classes,
+    with_image_context,
+)
 from mlbuild.classes.taxonomy import Taxonomy
 from mlbuild.config import BuildConfig, DedupConfig, load_config
 from mlbuild.engines.local import Engine, make_engine
@@ -70,6 +76,12 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
         mapped = [map_source_classes(s.name, s.label_kind, s.class_ids, s.spec.class_map, s.spec.class_descriptions,
                                      s.class_names, s.edges)
                   for s in sources]
+        for s, m in zip(sources, mapped):
+            if s.label_kind in ("name", "tag"):
+                code = with_image_context(m, s.image_row, s.class_code)
+                if s.label_kind == "tag":
+                    s.counts["labels_by_image_context"] = int((code != s.class_code).sum())
+                s.class_code, s.class_ids = code, list(m.ids)
         tax = build_taxonomy(mapped, config.taxonomy, config.classes.vocabulary)
         eval_wnids = {w for s, m in zip(sources, mapped) if s.spec.evaluation for w in m.wnids if w}
         protected = eval_wnids if config.classes.keep_eval_classes else set()

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes import wordnet
 from mlbuild.classes.closure import Closure
@@ -40,6 +42,8 @@ class SourceClasses:
     runner_ups: list[str | None] = field(default_factory=list)
     runner_up_scores: list[float] = field(default_factory=list)
     also: list[tuple[str, ...]] = field(default_factory=list)
+    images: list[int] = field(default_factory=list)   # images carrying each class (name and tag sources)
+    words: list[tuple[str, ...]] = field(default_factory=list)   # the words each tag was read as (tag sources)
 
     def unmapped(self) -> list[str]:
         """Source class ids that have no WNID."""
@@ -52,6 +56,21 @@ class SourceClasses:
     def all_targets(self) -> list[list[str]]:
         """`targets(i)` of every source class, in order: the input of `label_targets`."""
         return [self.targets(i) for i in range(len(self.ids))]
+
+    def add_runner_ups(self, codes: list[int]) -> None:
+        """Append, for each class code, the class taking its runner-up sense (method `image_context`):
+        same id, answer and runner-up swapped."""
+        for i in codes:
+            self.ids.append(self.ids[i])
+            self.wnids.append(self.runner_ups[i])
+            self.methods.append("image_context")
+            self.scores.append(self.runner_up_scores[i])
+            self.runner_ups.append(self.wnids[i])
+            self.runner_up_scores.append(self.scores[i] or 0.0)
+            if self.also:
+                self.also.append(self.also[i])
+            if self.words:
+                self.words.append(self.words[i])
 
 
 def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path | None = None,
@@ -116,7 +135,9 @@ def _mapped_names(out: SourceClasses, ids: list[str], kind: str, described: dict
 
     mapper = NameMapper()
     if kind == "tag":
-        found = [concepts(t) for t in TagMapper(mapper).map_all(ids)]
+        tagged = TagMapper(mapper).map_all(ids)
+        found = [concepts(t) for t in tagged]
+        out.words = [t.words for t in tagged]
     elif described:
         by_id = map_classes(mapper, ids, ids, descriptions=[described.get(i, "") for i in ids])
         found = [[by_id[i]] for i in ids]
@@ -130,6 +151,39 @@ def _mapped_names(out: SourceClasses, ids: list[str], kind: str, described: dict
     out.runner_up_scores = [m.runner_up_score for m in best]
     out.also = [tuple(m.wnid for m in f[1:] if m.mapped) for f in found]
     return out
+
+
+def with_image_context(classes: SourceClasses, image_row: np.ndarray, class_code: np.ndarray) -> np.ndarray:
+    """The class code of every label row of a name or tag source, with the images each class is on
+    (`classes.images`). For tags, an image's other tags are context (`mapping.image_context`):
+    where they switch an ambiguous tag to its runner-up sense, the row gets the code of a class
+    added for that (`add_runner_ups`). Columnar over the distinct (image, class) pairs."""
+    n = max(len(classes.ids), 1)
+    pairs, inverse = np.unique(image_row.astype(np.int64) * n + class_code, return_inverse=True)
+    code = pairs % n
+    if classes.kind == "tag" and len(pairs):
+        switch = _switched(classes, pairs // n, code)
+        flipped = np.unique(code[switch])
+        new = np.zeros(n, np.int64)
+        new[flipped] = len(classes.ids) + np.arange(len(flipped))
+        code = np.where(switch, new[code], code)
+        classes.add_runner_ups(flipped.tolist())
+    classes.images = np.bincount(code, minlength=len(classes.ids)).tolist()
+    return code[inverse.ravel()].astype(np.int32)
+
+
+def _switched(classes: SourceClasses, image: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """Per distinct (image, tag) pair (sorted by image): True where the image's other tags switch the tag
+    to its runner-up sense."""
+    from mlbuild.classes.mapping import image_context
+    from mlbuild.classes.mapping.lexicon import Lexicon
+
+    senses = image_context.tag_senses(Lexicon.shared(), classes.wnids, classes.scores, classes.runner_ups,
+                                      classes.runner_up_scores, classes.words or [()] * len(classes.ids))
+    if not senses.ambiguous.any():
+        return np.zeros(len(code), bool)
+    terms = image_context.pair_terms(image_context.features(Lexicon.shared(), senses))
+    return image_context.switched(senses, terms, image, code)
 
 
 def build_taxonomy(all_classes: list[SourceClasses], config: TaxonomyConfig,

@@ -271,8 +271,8 @@ def _with_counts(classes: pa.Table, counts: dict[str, dict], negatives: str) -> 
 
 def _source_classes(tax: Taxonomy, mapped: list) -> pa.Table:
     """Every source class with its WNID, how it was mapped (method, score, runner-up sense and its
-    score, for review), further concepts of a tag, and the classes its positives and its verified
-    negatives go to."""
+    score, for review), further concepts of a tag, the images carrying it (name and tag sources), and
+    the classes its positives and its verified negatives go to."""
     tables = []
     for m in mapped:
         n, targets = len(m.ids), label_targets(tax, m.all_targets())
@@ -282,6 +282,7 @@ def _source_classes(tax: Taxonomy, mapped: list) -> pa.Table:
             pa.array(m.methods, pa.string()), pa.array(m.scores, pa.float32()),
             pa.array(m.runner_ups, pa.string()), pa.array(m.runner_up_scores, pa.float32()),
             pa.array([list(a) for a in m.also] if m.also else [[]] * n, pa.list_(pa.string())),
+            pa.array(m.images if m.images else [None] * n, pa.int64()),
             _csr_lists(targets.indptr[:n + 1], targets.indices[:split]),
             _csr_lists(targets.indptr[n:] - split, targets.indices[split:])], schema=SOURCE_CLASS_SCHEMA))
     table = pa.concat_tables(tables) if tables else SOURCE_CLASS_SCHEMA.empty_table()
@@ -296,6 +297,7 @@ def _csr_lists(indptr: np.ndarray, indices: np.ndarray) -> pa.ListArray:
 SOURCE_CLASS_SCHEMA = pa.schema([("source", pa.string()), ("source_class", pa.string()), ("wnid", pa.string()),
                                  ("method", pa.string()), ("score", pa.float32()), ("runner_up", pa.string()),
                                  ("runner_up_score", pa.float32()), ("also_wnids", pa.list_(pa.string())),
+                                 ("images", pa.int64()),
                                  ("class_indices", pa.list_(pa.int32())),
                                  ("negative_class_indices", pa.list_(pa.int32()))])
 

@@ -9,6 +9,9 @@ then separator variants; a compound falls back to its head noun, see
 - proper nouns (instance synsets) weigh less, and so do capitalized lemmas (`RAM`) for a
   head word written in lower case;
 - a prior vocabulary of visual WNIDs (e.g. ImageNet-21k): members, then their ancestors, weigh more;
+  a member known to have many images weighs more again when the name is its head (first) lemma:
+  its images show what that lemma names, not necessarily what a secondary lemma names (`Napkin`
+  is a lemma of diaper, whose ImageNet images are diapers);
 - the qualifier of `Bat (Animal)`: matched against the candidate's and its ancestors'
   lemmas, its lexname and its gloss;
 - the source hierarchy: a candidate under the mapped parent class (or above the mapped
@@ -51,7 +54,7 @@ MIN_SHARED_ANCESTORS = 6
 PARENT_WEIGHT, WHOLE_WEIGHT, CHILDREN_WEIGHT = 20.0, 8.0, 19.0
 NEAR_PARENT_WEIGHT = 5.0      # under the parent's own hypernym: WordNet files `bus` beside `vehicle`
 VOCAB_WEIGHT, VOCAB_ANCESTOR_WEIGHT = 4.0, 1.3
-FREQUENT_WEIGHT = 3.0          # a visual synset known to have 500+ images
+FREQUENT_WEIGHT = 3.0          # a visual synset known to have 500+ images, named by its head lemma
 INSTANCE_WEIGHT, PROPER_CASE_WEIGHT = 0.5, 0.5
 CONTEXT_WEIGHT, MAX_CONTEXT_OVERLAP = 0.5, 3   # per shared context stem: a tie-breaker, not a veto
 COMPOUND_CONTEXT_WEIGHT = 20.0    # a context word and the name form a lemma below this sense
@@ -213,9 +216,10 @@ class NameMapper:
         if self._vocab is not None:
             weights *= np.where(self._vocab[rows], VOCAB_WEIGHT,
                                 np.where(self._vocab_above[rows], VOCAB_ANCESTOR_WEIGHT, 1.0))
+        head = np.array([self.lex.synsets[c.row].lemmas[0] == c.lemma for c in candidates])
         if self._frequent is not None:
-            weights *= np.where(self._frequent[rows], FREQUENT_WEIGHT, 1.0)
-        weights *= [HEAD_LEMMA_WEIGHT if self.lex.synsets[c.row].lemmas[0] == c.lemma else 1.0 for c in candidates]
+            weights *= np.where(self._frequent[rows] & head, FREQUENT_WEIGHT, 1.0)
+        weights *= np.where(head, HEAD_LEMMA_WEIGHT, 1.0)
         weights *= self._fruit_over_plant(rows, parsed, context)
         qualifier = self._qualifier_strength(rows, parsed.qualifier)
         if qualifier.size and qualifier.max() > 0:   # a hard constraint: only the best-matching senses stay

@@ -116,6 +116,7 @@ class TagMapper:
         self.names = names or NameMapper()
         self.stop_list = read_stop_list() if stop_list is None else stop_list
         self.segmenter = Segmenter(self.names.lex, frozenset(self.stop_list))
+        self._phrases = lru_cache(maxsize=100_000)(self._group)
 
     def words(self, tag: str) -> tuple[str, ...]:
         """The words of a tag: camelCase and run-together hashtags split, stop-listed and stop words dropped."""
@@ -134,7 +135,7 @@ class TagMapper:
         kind = self.stop_list.get(text.squash(tag.lstrip("#")))
         if kind:
             return TagMapping(tag, (), (Mapping(tag, reason="stop_list", evidence=f"kind={kind}"),))
-        words = self.words(tag)
+        words = first.words if first is not None else self.words(tag)
         mappings = []
         for i, phrase in enumerate(self._phrases(words)):
             near = Context(words=tuple(w for w in context if w not in phrase.split()))
@@ -162,8 +163,9 @@ class TagMapper:
         return [self.map(tag, (), coherence, f) if any(m.runner_up for m in f.mappings) else f
                 for tag, f in zip(tags, first)]
 
-    def _phrases(self, words: tuple[str, ...]) -> list[str]:
-        """Group words left to right into the longest noun lemma phrases; lone non-nouns stay single."""
+    def _group(self, words: tuple[str, ...]) -> tuple[str, ...]:
+        """Group words left to right into the longest noun lemma phrases; lone non-nouns stay single
+        (cached per word tuple as `_phrases`)."""
         out, i = [], 0
         while i < len(words):
             for size in range(min(MAX_PHRASE, len(words) - i), 0, -1):
@@ -171,7 +173,7 @@ class TagMapper:
                     out.append(" ".join(words[i:i + size]))
                     i += size
                     break
-        return [p for p in out if not p.isdigit()]
+        return tuple(p for p in out if not p.isdigit())
 
 
 def _mixed_case(part: str) -> bool:
