@@ -15,7 +15,13 @@ plain hashes at K = 6 (the search before search keys existed). False matches are
 both among the copies x other originals and over the random crops (ordered pairs: a crop's
 training keys against another photo's crop's evaluation keys).
 
-    .venv/bin/python benchmarks/bench_neardup_quality.py [--defaults-only | --descriptor-only]
+`--unrelated-only` (also the last section of the full run): 100+ unrelated real photographs
+that pip and apt packages install (benchmarks/unrelated_photos.py says which and how), each
+with one copy under every default transform, all hashed with the build's default keys (every
+image's training keys against every image's evaluation keys): false matches between images of
+different photographs, and recall of every copy against its own photograph.
+
+    .venv/bin/python benchmarks/bench_neardup_quality.py [--defaults-only | --descriptor-only | --unrelated-only]
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from photos import jpeg_roundtrip, load_photos, tiles
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
+from unrelated_photos import open_photo, unrelated_photo_files
 
 from mlbuild.images.hash_keys import KEYS, key_sources
 from mlbuild.images.neardup import DEFAULT_MAX_DISTANCE, Limits, dedup_keys, hamming_pairs
@@ -35,6 +42,7 @@ from mlbuild.images.phash import hash_images
 KS = range(0, 13)
 MIN_STD = 12.0  # grey-level standard deviation below which a tile or crop counts as flat
 SHOWN = (0, 2, 4, 6, 8, 10, 12)
+WEB_SIDE = 640  # unrelated photographs are reduced to at most this longer side (web / evaluation size)
 
 
 def crop(fraction: float) -> Callable[[Image.Image], Image.Image]:
@@ -238,7 +246,57 @@ def descriptor_section(originals: list[Image.Image]) -> str:
     return f"{len(negatives):,} ordered unrelated crop pairs set the thresholds\n\n" + "\n".join(lines)
 
 
+def web_size(img: Image.Image) -> Image.Image:
+    """The photograph with its longer side reduced to WEB_SIDE (LANCZOS) when larger."""
+    img = img.copy()
+    img.thumbnail((WEB_SIDE, WEB_SIDE), Image.Resampling.LANCZOS)
+    return img
+
+
+def image_numbers(ids: pa.ChunkedArray, n: int) -> np.ndarray:
+    """Ids <set:02d>_<photo:06d> as set * n + photo (photo = number % n, set = number // n)."""
+    return np.array([int(x[:2]) * n + int(x[3:]) for x in ids.to_pylist()], np.int64)
+
+
+def unrelated_section() -> str:
+    """False matches among unrelated photographs and their transformed copies, with the defaults."""
+    files, missing = unrelated_photo_files()
+    photos = [web_size(open_photo(path)) for _, path in files]
+    sets = {"original": lambda img: img, **DEFAULT_TRANSFORMS}
+    train, evals = [], []
+    for s, t in enumerate(sets.values()):  # image id: <set:02d>_<photo:06d>
+        images = [t(img) for img in photos]
+        train.append(keys_of(images, "train", f"{s:02d}_"))
+        evals.append(keys_of(images, "eval", f"{s:02d}_"))
+    train_keys, eval_keys = pa.concat_tables(train), pa.concat_tables(evals)
+    n, n_sets = len(photos), len(sets)
+    lines = [f"{n} photographs from {len({s for s, _ in files})} sources, {n_sets - 1} transformed copies of each; "
+             f"{train_keys.num_rows / (n * n_sets):.2f} training and {eval_keys.num_rows / (n * n_sets):.2f} "
+             f"evaluation keys per image"] + [f"not found: {m}" for m in missing]
+    n_ordered = (n * n_sets) ** 2 - n * n_sets ** 2
+    recall: dict[str, list[float]] = {name: [] for name in list(sets)[1:]}
+    for label, (lim, select) in {"before": (Limits(DEFAULT_MAX_DISTANCE, DEFAULT_MAX_DISTANCE, 64), plain_only),
+                                 "after": (Limits(), lambda keys: keys)}.items():
+        pairs = dedup_keys(select(train_keys), {"u": select(eval_keys)}, lim)
+        a, b = (image_numbers(pairs[column], n) for column in ("image_id", "eval_image_id"))
+        false = a % n != b % n
+        originals = false & (a < n) & (b < n)
+        lines.append(f"{label}: {int(false.sum())} false matches among {n_ordered:,} ordered pairs of images of "
+                     f"different photographs ({int(originals.sum())} among the {n * (n - 1):,} pairs of originals)")
+        for k in np.flatnonzero(false)[:20]:
+            names = [f"{files[x % n][1].name} ({list(sets)[x // n]})" for x in (a[k], b[k])]
+            lines.append(f"    {names[0]} ~ {names[1]}: {pairs['transform'][k]} at {pairs['distance'][k]}")
+        found = (b < n) & (a % n == b % n)
+        for s, name in enumerate(recall, start=1):
+            recall[name].append(len(np.unique(a[found & (a // n == s)])) / n)
+    rows = [f"| {name} | {r[0]:.3f} | {r[1]:.3f} |" for name, r in recall.items()]
+    return "\n".join(lines + ["", "| copy found (of its own photograph) | before | after |", "|---|---|---|", *rows])
+
+
 def main() -> int:
+    if "--unrelated-only" in sys.argv:
+        print(unrelated_section())
+        return 0
     originals = tiles(load_photos(), side=96, min_std=MIN_STD)
     crops, source = random_crops()
     if "--defaults-only" in sys.argv:
@@ -266,6 +324,8 @@ def main() -> int:
     print(defaults_section(originals, crops, source))
     print("\n### a second-tier candidate: thumbnail descriptor, cosine similarity (not shipped)\n")
     print(descriptor_section(originals))
+    print("\n### unrelated photographs and their copies, the build's defaults\n")
+    print(unrelated_section())
     return 0
 
 
