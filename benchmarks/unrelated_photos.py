@@ -24,8 +24,6 @@ import numpy as np
 from photos import photo_files
 from PIL import Image
 
-Image.MAX_IMAGE_PIXELS = None  # some wallpapers are 5120x2880
-
 PIP = ".venv/bin/pip install --no-deps "
 APT = "apt-get install "
 OPENCV_DATA = ("alphamat/input_images/plant.jpg", "data/aero1.jpg", "data/aloeL.jpg", "data/apple.jpg",
