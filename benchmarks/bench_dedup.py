@@ -21,6 +21,7 @@ verification, one row per image pair).
     .venv/bin/python benchmarks/bench_dedup.py            # everything
     .venv/bin/python benchmarks/bench_dedup.py --skip-imagededup
     .venv/bin/python benchmarks/bench_dedup.py --only-keys   # section 2b alone
+    .venv/bin/python benchmarks/bench_dedup.py --only-keys --extra-eval-keys 2   # 2b, 2 more keys per eval image
     .venv/bin/python benchmarks/bench_dedup.py --within-train 20000000   # section 5 alone, N images
 
 Section 5 groups N training hashes by near duplicates among themselves (`[dedup] within_train`,
@@ -142,10 +143,10 @@ def realism(rng: np.random.Generator) -> None:
           f"{block_collision_ratio(real, source, spread=False)}\n")
 
 
-def search_subprocess(train_file: Path, eval_file: Path, mode: str = "--search") -> dict:
+def search_subprocess(train_file: Path, eval_file: Path, mode: str = "--search", extra: int = 0) -> dict:
     """Run the big search in a fresh interpreter; it prints one JSON line."""
-    out = subprocess.run([sys.executable, __file__, mode, str(train_file), str(eval_file)],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, __file__, mode, str(train_file), str(eval_file),
+                          "--extra-eval-keys", str(extra)], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -170,20 +171,22 @@ def keys_table(prefix: str, image: np.ndarray, codes: np.ndarray, hashes: np.nda
                      "check": pa.array(checks)}, schema=KEYS)
 
 
-def search_keys_only(train_file: Path, eval_file: Path) -> None:
-    """(In the subprocess) the build's search with default keys: KEYS tables in, pairs out."""
+def search_keys_only(train_file: Path, eval_file: Path, extra: int = 0) -> None:
+    """(In the subprocess) the build's search with default keys (and `extra` more variant keys
+    per evaluation image, searched like the crop keys): KEYS tables in, pairs out."""
     rng = np.random.default_rng(3)
     train, evals = np.load(train_file), np.load(eval_file)
-    n_train, n_eval = len(train), len(evals) // EVAL_KEYS
+    n_keys = EVAL_KEYS + extra
+    n_train, n_eval = len(train), len(evals) // n_keys
     trimmed = rng.choice(n_train, int(n_train * TRIMMED_SHARE), replace=False)
     t_image = np.concatenate([np.arange(n_train), trimmed])
     t_codes = np.r_[np.full(n_train, PLAIN), np.full(len(trimmed), TRIMMED)]
     t_hash = np.concatenate([train, synthetic_phashes(len(trimmed), rng)])
     t_check = rng.integers(0, 2 ** 64, len(t_image), dtype=np.uint64)
-    e_image = np.repeat(np.arange(n_eval), EVAL_KEYS)
-    e_codes = np.tile(np.r_[PLAIN, MIRRORED, np.arange(len(CROPS)) + 4], n_eval)
+    e_image = np.repeat(np.arange(n_eval), n_keys)
+    e_codes = np.tile(np.r_[PLAIN, MIRRORED, np.arange(len(CROPS)) + 4, np.arange(extra) % len(CROPS) + 4], n_eval)
     e_check = rng.integers(0, 2 ** 64, len(evals), dtype=np.uint64)
-    e_check[::EVAL_KEYS] = t_check[np.arange(0, n_eval) % n_train]  # the planted pairs' checks agree
+    e_check[::n_keys] = t_check[np.arange(0, n_eval) % n_train]  # the planted pairs' checks agree
     train_keys = keys_table("t", t_image, t_codes, t_hash, t_check)
     eval_keys = keys_table("e", e_image, e_codes, evals, e_check)
     del train, evals, t_hash, t_check
@@ -196,21 +199,23 @@ def search_keys_only(train_file: Path, eval_file: Path) -> None:
                       "train_keys": train_keys.num_rows, "eval_keys": eval_keys.num_rows}))
 
 
-def with_keys(rng: np.random.Generator, n_train: int = N_TRAIN, n_eval: int = N_EVAL) -> None:
-    """Section 2b: the build's default search keys at scale, against plain keys in the same run."""
+def with_keys(rng: np.random.Generator, n_train: int = N_TRAIN, n_eval: int = N_EVAL, extra: int = 0) -> None:
+    """Section 2b: the build's default search keys (plus `extra` variant keys per evaluation
+    image) at scale, against plain keys in the same run."""
     folder = DATA / "dedup"
     folder.mkdir(parents=True, exist_ok=True)
+    n_keys = EVAL_KEYS + extra
     train = synthetic_phashes(n_train, rng)
-    evals = synthetic_phashes(n_eval * EVAL_KEYS, rng)
-    evals[::EVAL_KEYS][:2_000] = flip_bits(train[:2_000], rng.integers(0, K + 1, 2_000), rng)
+    evals = synthetic_phashes(n_eval * n_keys, rng)
+    evals[::n_keys][:2_000] = flip_bits(train[:2_000], rng.integers(0, K + 1, 2_000), rng)
     np.save(folder / "keys_train.npy", train)
     np.save(folder / "keys_eval.npy", evals)
-    np.save(folder / "plain_eval.npy", evals[::EVAL_KEYS])
+    np.save(folder / "plain_eval.npy", evals[::n_keys])
     del train, evals
-    print(f"## 2b. {n_train:,} x {n_eval:,} with search keys ({EVAL_KEYS} per evaluation image, "
+    print(f"## 2b. {n_train:,} x {n_eval:,} with search keys ({n_keys} per evaluation image, "
           f"{TRIMMED_SHARE:.0%} trimmed training keys), `dedup_keys` with default limits\n")
     plain = search_subprocess(folder / "keys_train.npy", folder / "plain_eval.npy")
-    keys = search_subprocess(folder / "keys_train.npy", folder / "keys_eval.npy", "--search-keys")
+    keys = search_subprocess(folder / "keys_train.npy", folder / "keys_eval.npy", "--search-keys", extra)
     print(f"plain hashes only (hamming_pairs): wall {plain['wall']:.1f} s, CPU {plain['cpu']:.1f} s, "
           f"peak RSS {plain['peak_gib']:.2f} GiB")
     print(f"search keys ({keys['train_keys']:,} x {keys['eval_keys']:,} keys, dedup_keys): wall "
@@ -344,12 +349,14 @@ def main() -> int:
     parser.add_argument("--skip-imagededup", action="store_true")
     parser.add_argument("--only-keys", action="store_true", help="section 2b only")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of 10M x 200k for section 2b")
+    parser.add_argument("--extra-eval-keys", type=int, default=0, metavar="N",
+                        help="section 2b with N more variant keys per evaluation image (a candidate key's cost)")
     args = parser.parse_args()
     if args.search:
         search_only(*args.search)
         return 0
     if args.search_keys:
-        search_keys_only(*args.search_keys)
+        search_keys_only(*args.search_keys, args.extra_eval_keys)
         return 0
     if args.within_search:
         within_train_only(args.within_search)
@@ -359,7 +366,7 @@ def main() -> int:
         within_train(rng, args.within_train)
         return 0
     if args.only_keys:
-        with_keys(rng, int(N_TRAIN * args.scale), int(N_EVAL * args.scale))
+        with_keys(rng, int(N_TRAIN * args.scale), int(N_EVAL * args.scale), args.extra_eval_keys)
         return 0
     realism(rng)
     at_scale(rng)

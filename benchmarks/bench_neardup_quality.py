@@ -15,11 +15,24 @@ plain hashes at K = 6 (the search before search keys existed). False matches are
 both among the copies x other originals and over the random crops (ordered pairs: a crop's
 training keys against another photo's crop's evaluation keys).
 
-    .venv/bin/python benchmarks/bench_neardup_quality.py [--defaults-only | --descriptor-only]
+`--unrelated-only` (also the last section of the full run): 100+ unrelated real photographs
+that pip and apt packages install (benchmarks/unrelated_photos.py says which and how), each
+with one copy under every default transform, all hashed with the build's default keys (every
+image's training keys against every image's evaluation keys): false matches between images of
+different photographs, and recall of every copy against its own photograph.
+
+`--rotation-only`: a candidate that is not shipped, rotated evaluation keys (the evaluation
+image rotated by +-ROTATION degrees, as it is or centre-cropped by ROTATION_CROP), their recall on
+rotated copies (black corners, white corners, corners cropped off) and false matches over the
+random crops.
+
+    .venv/bin/python benchmarks/bench_neardup_quality.py [--defaults-only | --descriptor-only | --unrelated-only
+                                                          | --rotation-only]
 """
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -27,14 +40,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from photos import jpeg_roundtrip, load_photos, tiles
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
+from unrelated_photos import open_photo, unrelated_photo_files
 
-from mlbuild.images.hash_keys import KEYS, key_sources
+from mlbuild.images.hash_keys import CROP0, KEYS, centre_crop, check_signatures, key_sources
 from mlbuild.images.neardup import DEFAULT_MAX_DISTANCE, Limits, dedup_keys, hamming_pairs
-from mlbuild.images.phash import hash_images
+from mlbuild.images.phash import PHASH_SIDE, hash_images, hash_thumbnails
 
 KS = range(0, 13)
 MIN_STD = 12.0  # grey-level standard deviation below which a tile or crop counts as flat
 SHOWN = (0, 2, 4, 6, 8, 10, 12)
+ROTATION, ROTATION_CROP = 2.5, 0.04  # the candidate rotated keys (not shipped)
+WEB_SIDE = 640  # unrelated photographs are reduced to at most this longer side (web / evaluation size)
 
 
 def crop(fraction: float) -> Callable[[Image.Image], Image.Image]:
@@ -195,15 +211,18 @@ def defaults_section(originals: list[Image.Image], crops: list[Image.Image], sou
     n_ordered = len(crops) ** 2 - int((np.bincount(source) ** 2).sum())
     rates = []
     for lim, select in limits.values():
-        pairs = dedup_keys(select(train_keys), {"c": select(eval_keys)}, lim)
-        a = np.array([int(x[1:]) for x in pairs["image_id"].to_pylist()], np.int64)
-        b = np.array([int(x[1:]) for x in pairs["eval_image_id"].to_pylist()], np.int64)
-        rates.append(int((source[a] != source[b]).sum()))
+        rates.append(cross_photo_pairs(dedup_keys(select(train_keys), {"c": select(eval_keys)}, lim), source))
     n_keys = (len(train_keys) / len(crops), len(eval_keys) / len(crops))
     lines += ["", f"False matches over {n_ordered:,} ordered pairs of crops of different photographs "
                   f"({n_keys[0]:.2f} training and {n_keys[1]:.2f} evaluation keys per crop after): "
                   f"before {rates[0]} ({rates[0] / n_ordered:.1e}), after {rates[1]} ({rates[1] / n_ordered:.1e})."]
     return "\n".join(lines)
+
+
+def cross_photo_pairs(pairs: pa.Table, source: np.ndarray) -> int:
+    """Pairs of random crops (ids c<number>) that come from different photographs."""
+    a, b = (np.array([int(x[1:]) for x in pairs[c].to_pylist()], np.int64) for c in ("image_id", "eval_image_id"))
+    return int((source[a] != source[b]).sum())
 
 
 def same_name(pairs: pa.Table) -> np.ndarray:
@@ -238,9 +257,107 @@ def descriptor_section(originals: list[Image.Image]) -> str:
     return f"{len(negatives):,} ordered unrelated crop pairs set the thresholds\n\n" + "\n".join(lines)
 
 
+def web_size(img: Image.Image) -> Image.Image:
+    """The photograph with its longer side reduced to WEB_SIDE (LANCZOS) when larger."""
+    img = img.copy()
+    img.thumbnail((WEB_SIDE, WEB_SIDE), Image.Resampling.LANCZOS)
+    return img
+
+
+def image_numbers(ids: pa.ChunkedArray, n: int) -> np.ndarray:
+    """Ids <set:02d>_<photo:06d> as set * n + photo (photo = number % n, set = number // n)."""
+    return np.array([int(x[:2]) * n + int(x[3:]) for x in ids.to_pylist()], np.int64)
+
+
+def unrelated_section() -> str:
+    """False matches among unrelated photographs and their transformed copies, with the defaults."""
+    files, missing = unrelated_photo_files()
+    photos = [web_size(open_photo(path)) for _, path in files]
+    sets = {"original": lambda img: img, **DEFAULT_TRANSFORMS}
+    train, evals = [], []
+    for s, t in enumerate(sets.values()):  # image id: <set:02d>_<photo:06d>
+        images = [t(img) for img in photos]
+        train.append(keys_of(images, "train", f"{s:02d}_"))
+        evals.append(keys_of(images, "eval", f"{s:02d}_"))
+    train_keys, eval_keys = pa.concat_tables(train), pa.concat_tables(evals)
+    n, n_sets = len(photos), len(sets)
+    lines = [f"{n} photographs from {len({s for s, _ in files})} sources, {n_sets - 1} transformed copies of each; "
+             f"{train_keys.num_rows / (n * n_sets):.2f} training and {eval_keys.num_rows / (n * n_sets):.2f} "
+             f"evaluation keys per image"] + [f"not found: {m}" for m in missing]
+    n_ordered = (n * n_sets) ** 2 - n * n_sets ** 2
+    recall: dict[str, list[float]] = {name: [] for name in list(sets)[1:]}
+    for label, (lim, select) in {"before": (Limits(DEFAULT_MAX_DISTANCE, DEFAULT_MAX_DISTANCE, 64), plain_only),
+                                 "after": (Limits(), lambda keys: keys)}.items():
+        pairs = dedup_keys(select(train_keys), {"u": select(eval_keys)}, lim)
+        a, b = (image_numbers(pairs[column], n) for column in ("image_id", "eval_image_id"))
+        false = a % n != b % n
+        originals = false & (a < n) & (b < n)
+        lines.append(f"{label}: {int(false.sum())} false matches among {n_ordered:,} ordered pairs of images of "
+                     f"different photographs ({int(originals.sum())} among the {n * (n - 1):,} pairs of originals)")
+        for k in np.flatnonzero(false)[:20]:
+            names = [f"{files[x % n][1].name} ({list(sets)[x // n]})" for x in (a[k], b[k])]
+            lines.append(f"    {names[0]} ~ {names[1]}: {pairs['transform'][k]} at {pairs['distance'][k]}")
+        found = (b < n) & (a % n == b % n)
+        for s, name in enumerate(recall, start=1):
+            recall[name].append(len(np.unique(a[found & (a // n == s)])) / n)
+    rows = [f"| {name} | {r[0]:.3f} | {r[1]:.3f} |" for name, r in recall.items()]
+    return "\n".join(lines + ["", "| copy found (of its own photograph) | before | after |", "|---|---|---|", *rows])
+
+
+def rotated(degrees: float, crop_off: float = 0.0, fill: tuple[int, ...] | None = None
+            ) -> Callable[[Image.Image], Image.Image]:
+    """Rotation by `degrees` (corners filled with `fill`, black by default), then a centre crop."""
+    def apply(img: Image.Image) -> Image.Image:
+        out = img.rotate(degrees, resample=Image.Resampling.BICUBIC, fillcolor=fill)
+        return centre_crop(out, crop_off) if crop_off else out
+    return apply
+
+
+def rotated_keys(images: list[Image.Image], prefix: str, crop_off: float) -> pa.Table:
+    """KEYS of the candidate rotated evaluation keys (+-ROTATION degrees), searched like crop keys."""
+    turns = [rotated(d, crop_off) for d in (-ROTATION, ROTATION)]
+    pixels = np.stack([np.asarray(t(img.convert("L")).resize((PHASH_SIDE, PHASH_SIDE), Image.Resampling.LANCZOS))
+                       for img in images for t in turns])
+    ids = [f"{prefix}{i:06d}" for i in range(len(images)) for _ in turns]
+    return pa.table({"image_id": pa.array(ids), "transform": pa.array(np.full(len(ids), CROP0, np.int8)),
+                     "hash": pa.array(hash_thumbnails(pixels, "phash", False)),
+                     "check": pa.array(check_signatures(pixels))}, schema=KEYS)
+
+
+def rotation_section(originals: list[Image.Image], crops: list[Image.Image], source: np.ndarray) -> str:
+    """Recall on rotated copies and false matches over the random crops, with and without the
+    candidate rotated evaluation keys."""
+    copies = {f"rotate {d} deg, {how}": keys_of([rotated(d, c, fill)(img) for img in originals], "train", "o")
+              for d in (1, 2, 3) for how, c, fill in (("black corners", 0.0, None), ("white corners", 0.0, (255,) * 3),
+                                                      ("corners cropped 4%", 0.04, None))}
+    base = keys_of(originals, "eval", "o")
+    crop_train, crop_eval = keys_of(crops, "train", "c"), keys_of(crops, "eval", "c")
+    lines = ["| evaluation keys | " + " | ".join(copies) + " | false matches over crops | ms per evaluation image |",
+             "|---" * (len(copies) + 3) + "|"]
+    for name, crop_off in (("defaults", None), (f"+ rotated +-{ROTATION} deg", 0.0),
+                           (f"+ rotated +-{ROTATION} deg, cropped {ROTATION_CROP:.0%}", ROTATION_CROP)):
+        start = time.process_time()
+        extra = [] if crop_off is None else [rotated_keys(originals, "o", crop_off)]
+        ms = (time.process_time() - start) * 1000 / len(originals)
+        recall = []
+        for train in copies.values():
+            recall.append(same_name(dedup_keys(train, {"o": pa.concat_tables([base, *extra])}, Limits())).sum())
+        evals = pa.concat_tables([crop_eval, *([] if crop_off is None else [rotated_keys(crops, "c", crop_off)])])
+        false = cross_photo_pairs(dedup_keys(crop_train, {"c": evals}, Limits()), source)
+        lines.append(f"| {name} | " + " | ".join(f"{r / len(originals):.3f}" for r in recall)
+                     + f" | {false} | +{ms:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
+    if "--unrelated-only" in sys.argv:
+        print(unrelated_section())
+        return 0
     originals = tiles(load_photos(), side=96, min_std=MIN_STD)
     crops, source = random_crops()
+    if "--rotation-only" in sys.argv:
+        print(rotation_section(originals, crops, source))
+        return 0
     if "--defaults-only" in sys.argv:
         print(defaults_section(originals, crops, source))
         return 0
@@ -266,6 +383,8 @@ def main() -> int:
     print(defaults_section(originals, crops, source))
     print("\n### a second-tier candidate: thumbnail descriptor, cosine similarity (not shipped)\n")
     print(descriptor_section(originals))
+    print("\n### unrelated photographs and their copies, the build's defaults\n")
+    print(unrelated_section())
     return 0
 
 

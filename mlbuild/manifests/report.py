@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from mlbuild._util.atomic import write_atomic
 from mlbuild._util.progress import Progress
+from mlbuild.images.hash_keys import FAILURES
 from mlbuild.manifests import plots
 from mlbuild.manifests.datasheet import datasheet
 from mlbuild.manifests.html_blocks import image, note, table
@@ -141,13 +142,29 @@ def _dedup(d: ReportData) -> str:
     rows = []
     for eval_set in sorted(set(pairs.column("eval_set").to_pylist())):
         sel = pairs.filter(pc.equal(pairs.column("eval_set"), eval_set))
-        examples = "; ".join(f"{r['image_id']} ~ {r['eval_image_id']} (d={r['distance']})"
+        examples = "; ".join(f"{r['image_id']} ~ {r['eval_image_id']} (d={r['distance']}, {r['transform']})"
                              for r in sel.slice(0, 3).to_pylist())
-        rows.append((eval_set, sel.num_rows, len(set(sel.column("image_id").to_pylist())), examples))
+        matched = Counter(sel.column("transform").to_pylist())
+        rows.append((eval_set, sel.num_rows, len(set(sel.column("image_id").to_pylist())),
+                     ", ".join(f"{t} {n}" for t, n in matched.most_common()), examples))
     removed = sorted((s, p, k, n) for (s, p, k), n in d.removed.items())
-    return (table(["eval set", "pairs", "training images removed", "example pairs"], rows)
+    return (table(["eval set", "pairs", "training images removed", "matched by", "example pairs"], rows)
             if rows else note("No near-duplicate of an evaluation image was found (or dedup was off)."))\
-        + table(["source", "split", "removed as", "rows"], removed)
+        + table(["source", "split", "removed as", "rows"], removed) + _hashing(d)
+
+
+def _hashing(d: ReportData) -> str:
+    """Images hashed for the near-duplicate search, and why the others were not, per source and split."""
+    hashed = d.record["counts"].get("hashing", {})
+    rows = [(source, split, *(reasons.get(r, 0) for r in FAILURES))
+            for source, splits in sorted(hashed.items()) for split, reasons in sorted(splits.items())]
+    if not rows:
+        return note("No image was hashed for the near-duplicate search (dedup off, or no evaluation set).")
+    return ("<h3>Images hashed for the near-duplicate search</h3>"
+            + note("Images not hashed were not checked against the evaluation sets: no_file = no local path "
+                   "(URL only, or not downloaded: see the download statuses), missing_file = the path does "
+                   "not exist, undecodable = not a readable image.")
+            + table(["source", "split", *FAILURES], rows))
 
 
 def _statuses(d: ReportData) -> str:
