@@ -343,3 +343,20 @@ def test_work_goes_to_processes_in_small_self_contained_parts(n):
     for piece in pieces:  # a pickled part carries its own rows, not its parent's buffers
         alone = pa.record_batch(piece.to_pydict(), schema=batch.schema)
         assert len(pickle.dumps(piece)) < len(pickle.dumps(alone)) + 1024
+
+
+def test_run_settings_apply_during_runs_and_are_restored_after_the_last_overlapping_one():
+    import gc
+
+    from mlbuild.images.download.run_settings import run_settings
+
+    before = Image.core.get_blocks_max(), gc.get_threshold(), gc.get_freeze_count()
+    first, second = run_settings(2), run_settings(6)
+    first.__enter__()
+    assert Image.core.get_blocks_max() >= 4 and gc.get_threshold()[0] >= 20_000
+    second.__enter__()  # a second run starts in another thread of the same process
+    assert Image.core.get_blocks_max() >= 12
+    first.__exit__(None, None, None)  # the first ends: the second still runs with the settings
+    assert Image.core.get_blocks_max() >= 12 and gc.get_threshold()[0] >= 20_000
+    second.__exit__(None, None, None)
+    assert (Image.core.get_blocks_max(), gc.get_threshold(), gc.get_freeze_count()) == before

@@ -9,8 +9,6 @@ thread too, so reading and filtering a batch never stalls requests in flight. At
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import threading
 import warnings
 from collections import Counter
@@ -31,6 +29,7 @@ from mlbuild.images.download.journal import Journal
 from mlbuild.images.download.placeholders import load_placeholders
 from mlbuild.images.download.resize import Encoded
 from mlbuild.images.download.results import OK, ImageResult
+from mlbuild.images.download.run_settings import run_settings
 from mlbuild.images.download.state import not_done
 from mlbuild.images.download.store import ImageStore
 from mlbuild.images.download.validate import Hasher, check_body
@@ -101,30 +100,6 @@ class _Handoff:
                 future.set_exception(error)
 
 
-@contextlib.contextmanager
-def _run_settings(workers: int) -> Iterator[None]:
-    """Process-wide settings for a run, restored afterwards: Pillow reuses image memory, and
-    the objects that exist before the run leave the garbage collector's scans.
-
-    By default Pillow hands every image's memory back to malloc, which returns large blocks
-    to the kernel; the next image then faults in fresh zeroed pages (measured: 144 page
-    faults and ~0.6 ms of system time per 500x375 photo). Keeping `2 * workers` freed blocks
-    (each at most Pillow's block size, 16 MiB) brings that to ~20 faults. Collections of the
-    youngest generation run every 20,000 allocations instead of 700 (~0.1 -> ~0.04 ms of
-    collector time per image).
-    """
-    blocks, threshold = Image.core.get_blocks_max(), gc.get_threshold()
-    Image.core.set_blocks_max(max(blocks, 2 * workers))
-    gc.freeze()
-    gc.set_threshold(max(threshold[0], 20_000), *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
-        Image.core.set_blocks_max(blocks)
-
-
 class Runner:
     """Downloads batches into `out_dir`, recording every finished image in `journal`."""
 
@@ -141,7 +116,7 @@ class Runner:
     def execute(self, batches: Iterator[pa.RecordBatch], done: np.ndarray) -> None:
         """Fetch every row of `batches` whose image_id hash is not in `done`."""
         with warnings.catch_warnings(), ThreadPoolExecutor(self.config.workers) as pool, \
-                _run_settings(self.config.workers):
+                run_settings(self.config.workers):
             # Pillow warns (not raises) between 1x and 2x MAX_IMAGE_PIXELS: make it a status.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             try:
