@@ -20,8 +20,13 @@ from mlbuild import __version__, commands
 from mlbuild.errors import MlbuildError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, with every registered subcommand."""
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser: with every registered subcommand, or only the one `argv` names.
+
+    Importing a command's module imports its stage (the build pulls in scipy and nltk, about
+    2 s), so a command line that names a command loads that command alone; help and unknown
+    commands load them all.
+    """
     parser = argparse.ArgumentParser(
         prog="mlbuild", description="Build WordNet-normalized, hierarchy-consistent, decontaminated "
                                     "multi-label image datasets from ImageNet-21k, Open Images and your own lists.")
@@ -29,14 +34,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error "
                                                              "(also MLBUILD_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        importlib.import_module(f"mlbuild.commands.{info.name}").register(sub)
+    names = sorted(info.name for info in pkgutil.iter_modules(commands.__path__))
+    named = _command_module(argv)
+    for name in [named] if named in names else names:
+        importlib.import_module(f"mlbuild.commands.{name}").register(sub)
     return parser
+
+
+def _command_module(argv: list[str] | None) -> str | None:
+    """The module name of the command in `argv` (its first non-option word), if any."""
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    return words[0].replace("-", "_") if words else None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     debug = args.debug or os.environ.get("MLBUILD_DEBUG", "") not in ("", "0")
     try:
         return int(args.func(args) or 0)

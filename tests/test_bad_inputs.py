@@ -130,3 +130,15 @@ def test_unexpected_error_is_one_line_unless_debug(tmp_path: Path, capsys: pytes
     monkeypatch.setenv("MLBUILD_DEBUG", "1")
     assert main(["build", "--out", str(tmp_path / "out")]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_command_line_loads_only_the_command_it_names():
+    code = ("import json, sys; from mlbuild.cli import build_parser; "
+            "named = build_parser(['--debug', 'download', 'list.tsv', '--out', 'o']); "
+            "loaded = ['mlbuild.pipeline' in sys.modules, 'scipy' in sys.modules]; "
+            "every = build_parser(['--help']); "
+            "print(json.dumps([sorted(p._subparsers._group_actions[0].choices) for p in (named, every)] + [loaded]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    named, every, loaded = json.loads(out)
+    assert named == ["download"] and loaded == [False, False]
+    assert {"build", "download", "map-names", "export"} <= set(every)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
+import pickle
 import random
 import re
 import time
@@ -24,6 +25,7 @@ from mlbuild.images.download.inputs import InputList, normalize_batch
 from mlbuild.images.download.journal import Journal, read_journal
 from mlbuild.images.download.limits import HostLimiter
 from mlbuild.images.download.placeholders import Placeholders, load_placeholders
+from mlbuild.images.download.processes import parts
 from mlbuild.images.download.results import ImageResult
 from mlbuild.images.download.state import collect_results, done_hashes, id_hashes, not_done
 from mlbuild.images.download.store import file_stem, image_relpath
@@ -328,3 +330,33 @@ def test_parallel_runs_need_a_picklable_hasher(tmp_path):
                                        ["image_id", "url"])
     with pytest.raises(MlbuildError, match="hasher must be picklable"):
         download([batch], DownloadConfig(processes=2), tmp_path, hasher=lambda img: 0)
+
+
+@pytest.mark.parametrize("n", [0, 1, 127, 128, 129, 300])
+def test_work_goes_to_processes_in_small_self_contained_parts(n):
+    batch = pa.record_batch({"image_id": pa.array([f"id-{i}-" + "x" * 40 for i in range(n)]),
+                             "size": pa.array(range(n), pa.int64())})
+    pieces = list(parts(batch, 128))
+    assert [p.num_rows for p in pieces] == [min(128, n - s) for s in range(0, n, 128)]
+    rebuilt = pa.Table.from_batches(pieces, batch.schema)
+    assert rebuilt.equals(pa.Table.from_batches([batch]))
+    for piece in pieces:  # a pickled part carries its own rows, not its parent's buffers
+        alone = pa.record_batch(piece.to_pydict(), schema=batch.schema)
+        assert len(pickle.dumps(piece)) < len(pickle.dumps(alone)) + 1024
+
+
+def test_run_settings_apply_during_runs_and_are_restored_after_the_last_overlapping_one():
+    import gc
+
+    from mlbuild.images.download.run_settings import run_settings
+
+    before = Image.core.get_blocks_max(), gc.get_threshold(), gc.get_freeze_count()
+    first, second = run_settings(2), run_settings(6)
+    first.__enter__()
+    assert Image.core.get_blocks_max() >= 4 and gc.get_threshold()[0] >= 20_000
+    second.__enter__()  # a second run starts in another thread of the same process
+    assert Image.core.get_blocks_max() >= 12
+    first.__exit__(None, None, None)  # the first ends: the second still runs with the settings
+    assert Image.core.get_blocks_max() >= 12 and gc.get_threshold()[0] >= 20_000
+    second.__exit__(None, None, None)
+    assert (Image.core.get_blocks_max(), gc.get_threshold(), gc.get_freeze_count()) == before

@@ -29,6 +29,7 @@ from mlbuild.images.download.journal import Journal
 from mlbuild.images.download.placeholders import load_placeholders
 from mlbuild.images.download.resize import Encoded
 from mlbuild.images.download.results import OK, ImageResult
+from mlbuild.images.download.run_settings import run_settings
 from mlbuild.images.download.state import not_done
 from mlbuild.images.download.store import ImageStore
 from mlbuild.images.download.validate import Hasher, check_body
@@ -114,7 +115,8 @@ class Runner:
 
     def execute(self, batches: Iterator[pa.RecordBatch], done: np.ndarray) -> None:
         """Fetch every row of `batches` whose image_id hash is not in `done`."""
-        with warnings.catch_warnings(), ThreadPoolExecutor(self.config.workers) as pool:
+        with warnings.catch_warnings(), ThreadPoolExecutor(self.config.workers) as pool, \
+                run_settings(self.config.workers):
             # Pillow warns (not raises) between 1x and 2x MAX_IMAGE_PIXELS: make it a status.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             try:
