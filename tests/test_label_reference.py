@@ -3,7 +3,8 @@
 Random DAGs with random kept vocabularies and random label sets (human and machine positives at
 several confidences, verified negatives, labels of dropped classes, several sources) go through
 `LabelRows.remapped` and `propagate`; random WordNet vocabularies with excluded, dropped and merged
-classes check the targets `label_targets` gives against the reference's rules.
+classes and custom `add_parent` edges (also to and from classes dropped afterwards) check the
+targets `label_targets` gives against the reference's rules.
 """
 from __future__ import annotations
 
@@ -89,21 +90,26 @@ POOL = ["n00015388", "n01317541", "n02075296", "n02083346", "n02084071", "n02087
 # domestic cat, tabby, big cat, lion, wolf, bear, puppy: several parents (dog, domestic cat, puppy) included
 
 
-def wordnet_above(wn, wnid: str, relations: tuple[str, ...]) -> set[str]:
-    """Strict WordNet ancestors of a WNID, by plain recursion over the relations."""
+def wordnet_above(wn, wnid: str, relations: tuple[str, ...], custom: dict[str, set[str]]) -> set[str]:
+    """Strict ancestors of a WNID, by plain recursion over WordNet's relations and the custom edges."""
     out: set[str] = set()
-    for rel in relations:
-        for parent in wn.related(wn.row(wnid), rel):
-            out |= {wn.wnid(parent)} | wordnet_above(wn, wn.wnid(parent), relations)
+    for parent in [wn.wnid(p) for rel in relations for p in wn.related(wn.row(wnid), rel)] + sorted(
+            custom.get(wnid, ())):
+        out |= {parent} | wordnet_above(wn, parent, relations, custom)
     return out
 
 
-def reference_targets(wn, source: list[str], dropped: set[str], merges: dict[str, str], relations):
-    """Per source WNID: (classes its positives go to, classes its negatives go to) by the documented rules."""
+def reference_targets(wn, source: list[str], dropped: set[str], merges: dict[str, str], relations,
+                      custom: dict[str, set[str]]):
+    """Per source WNID: (classes its positives go to, classes its negatives go to) by the documented rules.
+
+    `custom` holds the `add_parent` edges (child -> parents), added after the merges: edges like
+    WordNet's, that stay when one of their classes is dropped.
+    """
     kept = set(source) - dropped - set(merges)
-    wn_above = {w: wordnet_above(wn, w, relations) for w in source}
+    wn_above = {w: wordnet_above(wn, w, relations, custom) for w in source}
+    one_concept = {a for a, b in merges.items() if b not in wordnet_above(wn, a, relations, {})}
     members = {k: {k} | {a for a, b in merges.items() if b == k} for k in kept}
-    one_concept = {a for a, b in merges.items() if b not in wn_above[a]}
     parents = {y: {x for x in kept if x != y and any(m in wn_above[n] for m in members[x] for n in members[y])}
                for y in kept}
     order = sorted(kept)
@@ -133,27 +139,36 @@ def vocabularies(draw):
     for a, b in draw(st.lists(st.tuples(st.sampled_from(rest), st.sampled_from(rest)), max_size=2)):
         if a != b and a not in merges and b not in merges and a not in merges.values():
             merges[a] = b
-    return source, dropped, merges
+    classes = [w for w in source if w not in merges]  # dropped ones too: they leave after add_parent
+    edges = draw(st.lists(st.tuples(st.sampled_from(classes), st.sampled_from(classes)), max_size=3))
+    return source, dropped, merges, edges
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(vocabularies())
 def test_label_targets_follow_the_rules_on_wordnet_vocabularies(vocabulary):
+    """Merge, then `add_parent` edges, then drop (the build's order: exclude / min_images come last)."""
     from mlbuild.classes.normalize import label_targets
     from mlbuild.classes.taxonomy import Taxonomy
-
-    source, dropped, merges = vocabulary
     from mlbuild.errors import TaxonomyError
 
+    source, dropped, merges, edges = vocabulary
     tax = Taxonomy.from_wnids(source)
     for a, b in merges.items():
         try:
             tax.merge(a, into=b)
         except TaxonomyError:  # the merge would make a cycle (e.g. animal into canine): refused
             assume(False)
+    custom: dict[str, set[str]] = {}
+    for child, parent in edges:
+        try:
+            tax.add_parent(child, parent)
+        except TaxonomyError:  # a cycle: refused, and the taxonomy is unchanged
+            continue
+        custom.setdefault(child, set()).add(parent)
     if dropped:
         tax.drop(*dropped)
-    want, above = reference_targets(tax.wordnet, source, dropped, merges, tax.relations)
+    want, above = reference_targets(tax.wordnet, source, dropped, merges, tax.relations, custom)
     assert set(tax.wnids()) == set(above) and all(tax.ancestors(c) == above[c] for c in above)
     wnids, targets = tax.wnids(), label_targets(tax, [[w] for w in source])
 

@@ -201,3 +201,25 @@ def test_usable_images_are_kept_and_downloaded_when_the_build_downloads(tmp_path
     counts = _split_counts(tmp_path / "counts", 2)["train"]
     assert counts["usable"] == usable and counts["positives"].tolist() == positives
     assert counts["verified_negatives"].tolist() == ([1, 2] if not downloads else [1, 1])
+
+
+DOG = MIDS["Dog"][1]
+
+
+def test_a_negative_of_a_dropped_class_reaches_a_class_added_under_it(tmp_path):
+    """`add_parent` puts Dog under Cat; with Cat excluded, "no Cat" is a negative of Dog too."""
+    images, classes, _ = run(tmp_path, open_images(tmp_path, NO_CAT), classes={"exclude": [CAT]},
+                             taxonomy={"add_parent": [{"child": DOG, "parent": CAT}]})
+    assert "cat" not in classes and images[1]["negatives"] == {"domestic cat", "dog"}
+    assert images[2]["labels"] == {"animal", "dog"}
+
+
+def test_a_positive_of_a_dropped_class_reaches_its_added_parent(tmp_path):
+    """`add_parent` puts Cat under Dog; with Cat excluded, its positives and its children's still reach Dog."""
+    human = [(1, "Cat", 1), (2, "Domestic cat", 1), (3, "Dog", 0), (4, "Animal", 1)]
+    images, classes, _ = run(tmp_path, open_images(tmp_path, human), classes={"exclude": [CAT]},
+                             taxonomy={"add_parent": [{"child": CAT, "parent": DOG}]})
+    assert "cat" not in classes
+    assert images[1]["labels"] == {"animal", "dog"}
+    assert images[2]["labels"] == {"animal", "dog", "domestic cat"}
+    assert images[3]["negatives"] == {"dog", "domestic cat"}

@@ -82,6 +82,30 @@ def test_custom_edge_survives_dropping_its_parent():
     assert tax.parents(CAT) == [CANINE]
 
 
+def test_a_dropped_class_keeps_passing_labels_along_its_custom_edges():
+    tax = tax_of(ANIMAL, CANINE, DOG, HOUND, CAT, WHEEL)
+    tax.add_parent(DOG, CAT)                         # dog has a custom parent ...
+    tax.add_parent(WHEEL, DOG)                       # ... and a custom child
+    tax.drop(DOG)
+    assert tax.parents(HOUND) == sorted([CANINE, CAT])       # dog's children keep its custom parent
+    assert tax.nearest(DOG) == sorted([CANINE, CAT])         # where its positives go
+    assert tax.below(DOG) == sorted([HOUND, WHEEL])          # where its negatives go
+    assert tax.parents(WHEEL) == sorted([CANINE, CAT])
+
+
+def test_negatives_follow_a_published_hierarchy_down():
+    from pathlib import Path
+
+    from mlbuild.sources.hierarchies import PublishedHierarchy
+    tax = Taxonomy()
+    tax.use_hierarchy(PublishedHierarchy(Path("h.json"), "test", [ANIMAL, DOG, CAT], [None] * 3,
+                                         [(DOG, ANIMAL), (CAT, DOG)]))
+    tax.add_all([ANIMAL, DOG, CAT], "test")
+    assert tax.parents(CAT) == [DOG]
+    tax.drop(DOG)
+    assert tax.below(DOG) == [CAT] and tax.nearest(DOG) == [ANIMAL]
+
+
 def test_add_parent_cycle_is_refused():
     tax = tax_of(ANIMAL, CANINE, DOG)
     with pytest.raises(TaxonomyError, match="cycle"):

@@ -161,22 +161,16 @@ class Taxonomy:
             self.custom_edges = {(c, p) for c, p in self.custom_edges if c != p}
 
     def drop(self, *wnids: str) -> None:
-        """Remove classes; their children re-attach to their nearest kept ancestors."""
+        """Remove classes; their children re-attach to their nearest kept ancestors.
+
+        Custom edges that touch a dropped class stay in the relation graph (`relation_graph`), so
+        its labels and its children still follow them: a class added under it gets its negatives,
+        a class added above it gets its positives and becomes a parent of its children.
+        """
         targets = {self._require(w) for w in wnids}
-        above = {t: [p for p in self.parents(t)] for t in targets}
         for target in targets:
             del self.classes[target]
-        kept = {(c, p) for c, p in self.custom_edges if c not in targets and p not in targets}
-        orphans = {(c, p) for c, t in self.custom_edges if t in targets and c not in targets
-                   for p in self._kept_above(t, above, targets)}
-        self.custom_edges = kept | orphans
         self._dag = None
-
-    def _kept_above(self, wnid: str, above: dict[str, list[str]], dropped: set[str]) -> set[str]:
-        out: set[str] = set()
-        for parent in above.get(wnid, []):
-            out |= self._kept_above(parent, above, dropped) if parent in dropped else {parent}
-        return out
 
     def nearest(self, wnid: str) -> list[str]:
         """Where labels of a WNID go: its class, or else its nearest ancestors inside the vocabulary."""
@@ -211,7 +205,7 @@ class Taxonomy:
                 target = self._alias(alias)
                 if target in index and wn.row(target) not in wn.ancestors(wn.row(alias), self.relations):
                     member[wn.row(alias)] = index[target]
-            self._below = (dag, _MembersBelow(wn, self.relations, member))
+            self._below = (dag, _MembersBelow(self.relation_graph(), member))
         return self._below[1]
 
     def rename(self, wnid: str, name: str) -> None:
@@ -251,7 +245,8 @@ class Taxonomy:
 
     def relation_graph(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """The parent relations over WordNet rows as CSR arrays: WordNet's chosen relations, or with
-        a published hierarchy, its edges (relation "published") for its WNIDs and WordNet's for the rest."""
+        a published hierarchy, its edges (relation "published") for its WNIDs and WordNet's for the rest;
+        plus the custom edges (relation "custom"), also those of classes that left the vocabulary."""
         if self._graph is None:
             wn = self.wordnet
             graph = {rel: wn.relation(rel) for rel in self.relations}
@@ -259,11 +254,18 @@ class Taxonomy:
                 inside = np.zeros(len(wn.offsets), bool)
                 inside[[wn.row(w) for w in self.hierarchy.wnids]] = True
                 graph = {rel: _without_rows(csr, inside) for rel, csr in graph.items()}
-                child = np.array([wn.row(c) for c, _ in self.hierarchy.edges], np.int64)
-                parent = np.array([wn.row(p) for _, p in self.hierarchy.edges], np.int64)
-                graph = {"published": _csr(child, parent, len(wn.offsets)), **graph}
+                graph = {"published": self._edges_csr(self.hierarchy.edges), **graph}
             self._graph = graph
-        return self._graph
+        if not self.custom_edges:
+            return self._graph
+        return {**self._graph, "custom": self._edges_csr(sorted(self.custom_edges))}
+
+    def _edges_csr(self, edges: Iterable[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(child WNID, parent WNID) pairs as a CSR relation over WordNet rows."""
+        wn, pairs = self.wordnet, list(edges)
+        child = np.array([wn.row(c) for c, _ in pairs], np.int64)
+        parent = np.array([wn.row(p) for _, p in pairs], np.int64)
+        return _csr(child, parent, len(wn.offsets))
 
     def add_parent(self, child: str, parent: str) -> None:
         """Add a custom parent edge; refused if it would make a cycle."""
@@ -384,7 +386,8 @@ def _compute_dag(tax: Taxonomy) -> Dag:
             if parent != cls:
                 _keep_strongest(candidates[cls], parent, rel)
     for child, parent in tax.custom_edges:
-        candidates[index[child]][index[parent]] = "custom"
+        if child in index and parent in index:
+            candidates[index[child]][index[parent]] = "custom"
     order = _topological_order(candidates, wnids)
     dag = _reduce(Dag(wnids, candidates, order, nearest))
     return _as_tree(dag) if tax.tree else dag
@@ -429,12 +432,22 @@ def _csr(rows: np.ndarray, targets: np.ndarray, n_rows: int) -> tuple[np.ndarray
     return indptr, targets[order].astype(np.int64)
 
 
+def _owners(indptr: np.ndarray) -> np.ndarray:
+    """The row of each target of a CSR relation."""
+    return np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+
+
 def _without_rows(csr: tuple[np.ndarray, np.ndarray], drop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The CSR relation with the rows where `drop` is True emptied."""
     indptr, targets = csr
-    counts = np.diff(indptr)
-    owner = np.repeat(np.arange(len(counts)), counts)
-    return _csr(owner[~drop[owner]], np.asarray(targets)[~drop[owner]], len(counts))
+    owner = _owners(indptr)
+    return _csr(owner[~drop[owner]], np.asarray(targets)[~drop[owner]], len(indptr) - 1)
+
+
+def _transposed(csr: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The reverse CSR relation (row -> the rows that point to it)."""
+    indptr, targets = csr
+    return _csr(np.asarray(targets, np.int64), _owners(indptr), len(indptr) - 1)
 
 
 class _NearestMembers:
@@ -463,8 +476,8 @@ class _NearestMembers:
 class _MembersBelow:
     """For WordNet rows: the topmost member classes below them (following the relations downwards)."""
 
-    def __init__(self, wn: WordNet, relations: tuple[str, ...], member: dict[int, int]) -> None:
-        self.csr = [wn.inverse(rel) for rel in relations]
+    def __init__(self, graph: dict[str, tuple[np.ndarray, np.ndarray]], member: dict[int, int]) -> None:
+        self.csr = [_transposed(csr) for csr in graph.values()]
         self.member = member
         self.memo: dict[int, frozenset[int]] = {}
 
