@@ -1,8 +1,10 @@
-"""mlbuild fetch against a real HTTP server on 127.0.0.1: Range resume, size/MD5 checks, cache reuse."""
+"""mlbuild fetch against a real HTTP server on 127.0.0.1: Range resume, size/MD5 checks, cache reuse,
+and the cache's other files left alone (a file fetch did not place is verified and kept, or refused)."""
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,7 +14,16 @@ import pytest
 
 from mlbuild._util.resources import wordnet_map
 from mlbuild.cli import main
-from mlbuild.sources.official_files import FetchError, KnownFile, fetch, known_files, resolve
+from mlbuild.errors import OutputError
+from mlbuild.sources.official_files import (
+    STATE_DIR,
+    FetchError,
+    KnownFile,
+    fetch,
+    fetch_state_dir,
+    known_files,
+    resolve,
+)
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
@@ -77,10 +88,19 @@ def _item(server, **kw) -> KnownFile:
                                                                     "md5": hashlib.md5(PAYLOAD).hexdigest(), **kw})
 
 
+def _part(cache: Path) -> Path:
+    return cache / STATE_DIR / "list.csv.part"
+
+
+def _record(cache: Path) -> dict:
+    return json.loads((cache / STATE_DIR / "list.csv.json").read_text())
+
+
 def test_download_verify_and_reuse(server, tmp_path):
     path = fetch(_item(server), tmp_path)
-    assert path.read_bytes() == PAYLOAD and not (tmp_path / "list.csv.part").exists()
-    assert (tmp_path / "list.csv.md5").read_text().split()[0] == hashlib.md5(PAYLOAD).hexdigest()
+    assert path.read_bytes() == PAYLOAD and not _part(tmp_path).exists()
+    assert _record(tmp_path)["md5"] == hashlib.md5(PAYLOAD).hexdigest() and _record(tmp_path)["fetched"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [STATE_DIR, "list.csv"]
     fetch(_item(server), tmp_path)
     assert len(server.ranges) == 1  # the verified copy was reused, no second request
 
@@ -89,8 +109,8 @@ def test_interrupted_transfer_resumes_with_range(server, tmp_path):
     server.cut_after["/data/list.csv"] = 300_000
     with pytest.raises(FetchError, match="interrupted after .* bytes.*run again to resume"):
         fetch(_item(server), tmp_path, retries=0)
-    kept = (tmp_path / "list.csv.part").stat().st_size
-    assert 0 < kept <= 300_000 and (tmp_path / "list.csv.part").read_bytes() == PAYLOAD[:kept]
+    kept = _part(tmp_path).stat().st_size
+    assert 0 < kept <= 300_000 and _part(tmp_path).read_bytes() == PAYLOAD[:kept]
     assert fetch(_item(server), tmp_path).read_bytes() == PAYLOAD
     assert server.ranges == [None, f"bytes={kept}-"]
 
@@ -104,13 +124,15 @@ def test_retry_resumes_within_one_call(server, tmp_path):
 
 def test_server_ignoring_range_restarts_cleanly(server, tmp_path):
     server.ignore_range.add("/data/list.csv")
-    (tmp_path / "list.csv.part").write_bytes(PAYLOAD[:1000])
+    fetch_state_dir(tmp_path)
+    _part(tmp_path).write_bytes(PAYLOAD[:1000])
     assert fetch(_item(server), tmp_path).read_bytes() == PAYLOAD
     assert server.ranges == ["bytes=1000-"]
 
 
 def test_complete_part_is_verified_without_download(server, tmp_path):
-    (tmp_path / "list.csv.part").write_bytes(PAYLOAD)
+    fetch_state_dir(tmp_path)
+    _part(tmp_path).write_bytes(PAYLOAD)
     assert fetch(_item(server, size=None), tmp_path).read_bytes() == PAYLOAD
     assert server.ranges == [f"bytes={len(PAYLOAD)}-"]  # answered 416: nothing left
 
@@ -122,13 +144,54 @@ def test_404_wrong_size_and_md5_mismatch(server, tmp_path):
         fetch(_item(server, size=1000), tmp_path)
     with pytest.raises(FetchError, match="does not match the expected 0{32}"):
         fetch(_item(server, md5="0" * 32), tmp_path)
-    assert not (tmp_path / "list.csv").exists() and not (tmp_path / "list.csv.part").exists()
+    assert not (tmp_path / "list.csv").exists() and not _part(tmp_path).exists()
 
 
-def test_corrupt_cached_copy_is_replaced(server, tmp_path):
-    (tmp_path / "list.csv").write_bytes(b"x" * len(PAYLOAD))
+def test_a_file_fetch_did_not_place_is_kept_when_it_matches(server, tmp_path):
+    (tmp_path / "list.csv").write_bytes(PAYLOAD)
     assert fetch(_item(server), tmp_path).read_bytes() == PAYLOAD
-    assert len(server.ranges) == 1
+    assert server.ranges == [] and not _record(tmp_path)["fetched"]  # verified, not downloaded
+    assert fetch(_item(server), tmp_path) == tmp_path / "list.csv" and server.ranges == []
+
+
+@pytest.mark.parametrize("body, known, why", [
+    (b"x" * len(PAYLOAD), {}, "its MD5 [0-9a-f]{32} is not the expected [0-9a-f]{32}"),
+    (b"x" * 10, {}, "has 10 bytes, expected 1,048,576"),
+    (PAYLOAD, {"md5": None}, "no MD5 is known to verify it"),
+])
+def test_a_file_fetch_did_not_place_is_refused_and_untouched(server, tmp_path, body, known, why):
+    (tmp_path / "list.csv").write_bytes(body)
+    with pytest.raises(FetchError, match=f"list.csv: exists, was not fetched by mlbuild and {why}; mlbuild never"):
+        fetch(_item(server, **known), tmp_path)
+    assert (tmp_path / "list.csv").read_bytes() == body and server.ranges == []
+
+
+def test_a_fetched_copy_changed_by_the_user_is_no_longer_fetchs(server, tmp_path):
+    fetch(_item(server), tmp_path)
+    (tmp_path / "list.csv").write_bytes(b"mine")
+    with pytest.raises(FetchError, match="was not fetched by mlbuild"):
+        fetch(_item(server), tmp_path)
+    assert (tmp_path / "list.csv").read_bytes() == b"mine" and len(server.ranges) == 1
+
+
+def test_fetchs_own_outdated_copy_is_replaced(server, tmp_path):
+    fetch(_item(server), tmp_path)
+    server.files["/data/list.csv"] = PAYLOAD[::-1]
+    new = _item(server, md5=hashlib.md5(PAYLOAD[::-1]).hexdigest())
+    assert fetch(new, tmp_path).read_bytes() == PAYLOAD[::-1] and len(server.ranges) == 2
+
+
+def test_the_users_other_files_in_the_cache_are_left_alone(server, tmp_path):
+    mine = {"list.csv.part": b"my notes", "list.csv.md5": b"0" * 32 + b"  list.csv\n", "other.txt": b"x"}
+    for name, body in mine.items():
+        (tmp_path / name).write_bytes(body)
+    assert fetch(_item(server), tmp_path).read_bytes() == PAYLOAD
+    assert {name: (tmp_path / name).read_bytes() for name in mine} == mine
+    (tmp_path / "own").mkdir()
+    (tmp_path / "own" / STATE_DIR).mkdir(parents=True)
+    (tmp_path / "own" / STATE_DIR / "x").write_text("not fetch's")
+    with pytest.raises(OutputError, match="not empty and was not made by mlbuild"):
+        fetch(_item(server), tmp_path / "own")
 
 
 def test_known_files_table_and_resolve():
@@ -156,3 +219,9 @@ def test_cli_fetch_by_url(server, tmp_path, capsys):
     assert capsys.readouterr().out.strip() == str(tmp_path / "list.csv")
     assert main(["fetch", f"{server.url}/nothing.txt", "--cache", str(tmp_path)]) == 2
     assert "HTTP 404" in capsys.readouterr().err
+    (tmp_path / "list2.csv").write_text("mine\n")
+    server.files["/data/list2.csv"] = PAYLOAD
+    assert main(["fetch", f"{server.url}/data/list2.csv", "--cache", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "list2.csv: exists, was not fetched by mlbuild" in err
+    assert (tmp_path / "list2.csv").read_text() == "mine\n"

@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the `fetch` subcommand."""
     p = sub.add_parser("fetch", help="download known list/annotation files (by name or URL) into a cache")
     p.add_argument("files", nargs="*", metavar="NAME_OR_URL", help="known file names (see --list) or URLs")
-    p.add_argument("--cache", type=Path, help="cache folder (required unless --list)")
+    p.add_argument("--cache", type=Path, help="cache folder (required unless --list); a file in it that fetch "
+                   "did not place is verified and kept, or refused, never replaced")
     p.add_argument("--retries", type=int, default=2, help="resume attempts after a broken transfer (default: 2)")
     p.add_argument("--list", action="store_true", help="print the known files (name, size, md5, url) and exit")
     p.set_defaults(func=run)

@@ -1,16 +1,22 @@
 """Download official list and annotation files into a cache folder, resumably and verified.
 
-A download goes to `<cache>/<name>.part`, resumes from its size with an HTTP Range
-request, and is renamed into place only once its size and MD5 match the known values
-(`wordnet_maps/known_files.csv`, from the official Open Images manifest and pinned
-ImageNet metadata). The verified MD5 is kept in `<name>.md5` so a cached copy is
-reused without hashing it again. A size or MD5 mismatch is a FetchError that says
-what was expected and what came.
+The cache may be any folder, shared with the user's own files: `fetch` never overwrites or
+deletes a file it did not create. Its own working files live in `<cache>/.mlbuild-fetch/`
+(claimed like an output folder, `mlbuild._util.ownership`): a download goes to
+`<name>.part` there, resumes from its size with an HTTP Range request, and is renamed to
+`<cache>/<name>` only once its size and MD5 match the known values (`wordnet_maps/known_files.csv`,
+from the official Open Images manifest and pinned ImageNet metadata). A record
+`<name>.json` there (MD5, size and modification time of the file it placed) lets a cached
+copy be reused without hashing it again. A `<cache>/<name>` that fetch did not place (no
+record, or changed since) is verified against the known size and MD5 and kept, or refused
+with one line when it does not match or no MD5 is known. A size or MD5 mismatch of a
+download is a FetchError that says what was expected and what came.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -20,6 +26,7 @@ from urllib.parse import unquote, urlparse
 import requests
 
 from mlbuild._util.atomic import write_atomic
+from mlbuild._util.ownership import claim_output_dir
 from mlbuild._util.progress import Progress
 from mlbuild._util.resources import wordnet_map
 from mlbuild.errors import MlbuildError
@@ -65,13 +72,20 @@ def resolve(name_or_url: str, table: dict[str, KnownFile] | None = None) -> Know
     raise FetchError(f"{name_or_url!r} is neither a known file name (see `mlbuild fetch --list`) nor a URL")
 
 
+STATE_DIR = ".mlbuild-fetch"  # under the cache: fetch's parts and records, nothing else
+
+
 def fetch(item: KnownFile, cache: Path, retries: int = 2, session: requests.Session | None = None,
           timeout: float = 60.0) -> Path:
-    """The verified local copy of `item` in `cache`, downloading (or resuming) it if needed."""
+    """The verified local copy of `item` in `cache`, downloading (or resuming) it if needed.
+
+    A file of that name that fetch did not place is kept when it matches the known size and MD5,
+    else refused (FetchError): it is never replaced.
+    """
     cache = Path(cache)
-    cache.mkdir(parents=True, exist_ok=True)
-    target, part = cache / item.name, cache / f"{item.name}.part"
-    if target.exists() and _cached_copy_ok(target, item):
+    state = fetch_state_dir(cache)
+    target, part = cache / item.name, state / f"{item.name}.part"
+    if os.path.lexists(target) and _cached_copy_ok(target, item, state):
         return target
     with nullcontext(session) if session is not None else requests.Session() as http:
         for attempt in range(retries + 1):
@@ -85,8 +99,17 @@ def fetch(item: KnownFile, cache: Path, retries: int = 2, session: requests.Sess
                                      f"run again to resume from {part}") from None
     digest = _verify(part, item)
     os.replace(part, target)
-    write_atomic(_md5_path(target), f"{digest}  {item.name}\n")  # newer than the file: trusted next time
+    _write_record(target, digest, state)
     return target
+
+
+def fetch_state_dir(cache: Path) -> Path:
+    """`<cache>/.mlbuild-fetch`, created and marked as fetch's own (OutputError if it is someone else's)."""
+    try:
+        Path(cache).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise FetchError(f"{cache}: cannot create the cache folder: {err.strerror or err}") from None
+    return claim_output_dir(Path(cache) / STATE_DIR, "fetch")
 
 
 def _download(item: KnownFile, part: Path, session: requests.Session, timeout: float) -> None:
@@ -140,23 +163,60 @@ def _verify(part: Path, item: KnownFile) -> str:
     return digest
 
 
-def _cached_copy_ok(target: Path, item: KnownFile) -> bool:
-    """Whether the cached file is the known one: size, and MD5 from its sidecar (hashing once if absent)."""
-    if item.size is not None and target.stat().st_size != item.size:
-        return False
-    sidecar = _md5_path(target)
-    recorded = sidecar.read_text().split()[0] if sidecar.exists() else None
-    if recorded is None or os.path.getmtime(sidecar) < os.path.getmtime(target):
-        recorded = file_md5(target)
-        write_atomic(sidecar, f"{recorded}  {item.name}\n")
-    return item.md5 is None or recorded == item.md5.lower()
+def _cached_copy_ok(target: Path, item: KnownFile, state: Path) -> bool:
+    """Whether the cached file is the known one; False only for fetch's own outdated copy (to replace).
+
+    fetch's own copy (its record matches the file's size and mtime) is trusted by its recorded MD5.
+    Any other file is hashed: kept when it matches the known size and MD5, otherwise refused.
+    """
+    if not target.is_file():
+        raise FetchError(f"{target}: exists and is not a file; mlbuild will not replace it "
+                         "(move it away or use another --cache)")
+    stat, record = target.stat(), _read_record(state, item.name)
+    if record is not None and (record.get("size"), record.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns):
+        if _matches(item, stat.st_size, record.get("md5")):
+            return True
+        if record.get("fetched"):
+            return False
+    why, digest = _mismatch(target, item, stat.st_size)
+    if why is None:
+        _write_record(target, digest, state, fetched=False)
+        return True
+    raise FetchError(f"{target}: exists, was not fetched by mlbuild and {why}; mlbuild never replaces a file "
+                     "it did not write: move it away or use another --cache")
+
+
+def _matches(item: KnownFile, size: int, md5: object) -> bool:
+    return (item.size is None or size == item.size) and (item.md5 is None or md5 == item.md5.lower())
+
+
+def _mismatch(target: Path, item: KnownFile, size: int) -> tuple[str | None, str]:
+    """(why a file that fetch did not place is not the known one, or None; its MD5 if computed)."""
+    if item.md5 is None:
+        return "no MD5 is known to verify it", ""
+    if item.size is not None and size != item.size:
+        return f"has {size:,} bytes, expected {item.size:,}", ""
+    digest = file_md5(target)
+    return None if digest == item.md5.lower() else f"its MD5 {digest} is not the expected {item.md5}", digest
+
+
+def _read_record(state: Path, name: str) -> dict | None:
+    try:
+        record = json.loads((state / f"{name}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _write_record(target: Path, digest: str, state: Path, fetched: bool = True) -> None:
+    """Record a file fetch placed (`fetched`: it may replace it) or verified: its MD5, size and mtime."""
+    stat = target.stat()
+    write_atomic(state / f"{target.name}.json", json.dumps(
+        {"md5": digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "fetched": fetched},
+        sort_keys=True) + "\n")
 
 
 def file_md5(path: Path) -> str:
     """Hex MD5 of a file, read in chunks."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "md5").hexdigest()
-
-
-def _md5_path(target: Path) -> Path:
-    return target.with_name(f"{target.name}.md5")
