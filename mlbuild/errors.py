@@ -9,7 +9,22 @@ from dataclasses import dataclass, field
 
 
 class MlbuildError(Exception):
-    """Base class of every error mlbuild raises on purpose."""
+    """Base class of every error mlbuild raises on purpose.
+
+    Every subclass pickles, whatever its `__init__` takes: an error raised in a worker process
+    comes back to the driver as itself (the one clear line), not as a pickling failure.
+    """
+
+    def __reduce__(self) -> tuple:
+        return _rebuilt, (type(self), self.args, self.__dict__)
+
+
+def _rebuilt(cls: type[MlbuildError], args: tuple, state: dict) -> MlbuildError:
+    """An unpickled error: its message and attributes restored without calling its `__init__`."""
+    err = cls.__new__(cls, *args)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 class InputError(MlbuildError):
@@ -31,9 +46,6 @@ class OutputError(MlbuildError):
         self.path = str(path)
         self.reason = f"cannot write: {reason.strerror or reason}" if isinstance(reason, OSError) else str(reason)
         super().__init__(f"{self.path}: {self.reason}")
-
-    def __reduce__(self) -> tuple:
-        return type(self), (self.path, self.reason)  # raised in a worker process, re-raised here
 
 
 class UnknownClassError(MlbuildError):
