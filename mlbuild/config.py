@@ -137,7 +137,7 @@ class BuildConfig:
     origin: str = "<python>"
 
 
-def sections() -> dict[str, type]:
+def sections() -> dict[str, type[Any]]:
     """The config's sections: BuildConfig fields that are dataclasses (`[classes]`, `[download]`, ...)."""
     hints = typing.get_type_hints(BuildConfig)
     return {f.name: hints[f.name] for f in dataclasses.fields(BuildConfig) if dataclasses.is_dataclass(hints[f.name])}

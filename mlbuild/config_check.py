@@ -83,7 +83,7 @@ def did_you_mean(given: str, allowed: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def check_table(cls: type, table: Any, place: Place, extra: type | None = None,
+def check_table(cls: type[Any], table: Any, place: Place, extra: type[Any] | None = None,
                 only: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The table's values converted to `cls`'s field types; mistakes are recorded in `place`.
 
@@ -270,7 +270,7 @@ def find_line(text: str | None, header: str, index: int, key: str | None) -> int
     return None
 
 
-def schema_rows(cls: type, only: tuple[str, ...] | None = None) -> list[tuple[str, str, str, str]]:
+def schema_rows(cls: type[Any], only: tuple[str, ...] | None = None) -> list[tuple[str, str, str, str]]:
     """(key, type, default, allowed) of every field, as docs/config.md writes them."""
     rows = []
     for spec, hint in zip(dataclasses.fields(cls), _hints(cls)):

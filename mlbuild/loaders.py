@@ -14,6 +14,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -29,7 +30,7 @@ class Sample:
     key: str
     image: bytes | Image.Image
     target: np.ndarray | None  # float32 multi-hot (1 at each label), None without num_classes
-    meta: dict
+    meta: dict[str, Any]
 
 
 def multi_hot(labels: Iterable[int], num_classes: int) -> np.ndarray:

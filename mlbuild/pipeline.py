@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,14 +116,11 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
             inputs = PartInputs(rows, _moved(rows, first), images, offsets, statuses, writer.stage, near, annotated)
             del rows, first
             ranges = inputs.ranges(config.partition_images, writer.has_part)
-            shared = {"up": up, "down": up.inverse(), "evals": evals, "policy": config.labels.conflicts,
-                      "downloads": config.download.enabled}
-            if runner.shares_memory:
-                tasks, shared["inputs"] = ranges, inputs
-            else:
-                tasks = map(inputs.task, ranges)
+            tasks: Iterable[PartTask | PartRange] = ranges if runner.shares_memory else map(inputs.task, ranges)
+            shared = PartShared(up, up.inverse(), evals, config.labels.conflicts, config.download.enabled,
+                                inputs if runner.shares_memory else None)
             with Progress("propagate+write", total=int(offsets[-1]), unit="images") as progress:
-                for done in runner.map(run_part, tasks, shared=shared):
+                for done in runner.map(run_part, tasks, shared):
                     progress.update(done)
     finally:
         if engine is None:
@@ -211,16 +208,31 @@ class PartInputs:
         return PartTask(r.part, r.lo, table, rows, duplicates, status, self.stage, annotated)
 
 
+@dataclass(frozen=True)
+class PartShared:
+    """What every partition shares (the engine ships it to each worker once): the closures, the
+    evaluation hashes, the conflict policy, whether images were downloaded, and the `PartInputs`
+    that `PartRange` tasks are cut from (None when tasks are whole `PartTask`s)."""
+
+    up: Closure
+    down: Closure
+    evals: EvalHashes | None
+    policy: str
+    downloads: bool
+    inputs: PartInputs | None
+
+
 def _moved(rows: LabelRows, first: np.ndarray | None) -> Moved | None:
     return None if first is None else Moved.of(rows, first)
 
 
-def run_part(task: PartTask | PartRange, up: Closure, down: Closure, evals: EvalHashes | None = None,
-             inputs: PartInputs | None = None, policy: str = "human_first", downloads: bool = False) -> int:
+def run_part(task: PartTask | PartRange, shared: PartShared) -> int:
     """Propagate one partition's labels (each label set apart), mark duplicates, write its part files;
     returns its image count."""
+    up, down, evals, policy = shared.up, shared.down, shared.evals, shared.policy
     if isinstance(task, PartRange):
-        task = inputs.task(task, copy=False)
+        assert shared.inputs is not None, "PartRange tasks need the shared PartInputs"
+        task = shared.inputs.task(task, copy=False)
     rows, n = task.rows, task.images.num_rows
     rows = rows.with_image(rows.image - task.first_image)
     main = rows.select(rows.label_set == 0) if task.annotated else rows
@@ -228,7 +240,7 @@ def run_part(task: PartTask | PartRange, up: Closure, down: Closure, evals: Eval
     sets = {name: (propagate(n, rows.select(rows.label_set == i + 1), up, down, policy), flags)
             for i, (name, flags) in enumerate(task.annotated.items())}
     table, pairs, hashed = mark(with_labels(task.images, labels, task.status, sets), task.duplicates, evals)
-    write_part(task.stage, up.n_classes, task.part, table, pairs, labels.counts, hashed, downloads)
+    write_part(task.stage, up.n_classes, task.part, table, pairs, labels.counts, hashed, shared.downloads)
     return n
 
 

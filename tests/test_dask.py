@@ -60,7 +60,7 @@ def scaled(task: int, factor: np.ndarray) -> tuple[int, int]:
 
 
 def test_map_keeps_task_order_and_ships_shared_inputs(engine: DaskEngine):
-    results = list(engine.map(scaled, range(30), shared={"factor": np.array([3])}))
+    results = list(engine.map(scaled, range(30), np.array([3])))
     assert [r for r, _ in results] == [3 * t for t in range(30)]
     assert len({pid for _, pid in results}) == 2  # both worker processes ran tasks
     assert os.getpid() not in {pid for _, pid in results}
@@ -96,15 +96,15 @@ class DieOnce:
     def __init__(self, engine: DaskEngine, marker: Path, victim: int) -> None:
         self.engine, self.marker, self.victim = engine, marker, victim
 
-    def map(self, fn: Callable[..., Any], tasks: Iterable[Any], shared: dict | None = None) -> Iterator[Any]:
+    def map(self, fn: Callable[[Any, Any], Any], tasks: Iterable[Any], shared: Any) -> Iterator[Any]:
         return self.engine.map(partial(run_then_die_once, fn, str(self.marker), self.victim), tasks, shared)
 
     def close(self) -> None:
         """The wrapped engine belongs to the fixture."""
 
 
-def run_then_die_once(fn: Callable[..., Any], marker: str, victim: int, task: Any, **shared: Any) -> Any:
-    result = fn(task, **shared)
+def run_then_die_once(fn: Callable[[Any, Any], Any], marker: str, victim: int, task: Any, shared: Any) -> Any:
+    result = fn(task, shared)
     if task.part == victim:
         try:
             fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -143,7 +143,7 @@ def fail_once(task: int, marker: str) -> int:
     return task + 100
 
 
-def bad_input(task: int) -> int:
+def bad_input(task: int, shared: None) -> int:
     if task == 2:
         raise InputError("labels.csv", "not a WNID", line=7, field="labels")
     return task
@@ -151,7 +151,7 @@ def bad_input(task: int) -> int:
 
 def test_failed_task_is_resubmitted_and_reported(engine: DaskEngine, tmp_path: Path):
     before = len(engine.retried)
-    results = list(engine.map(fail_once, range(8), shared={"marker": str(tmp_path / "failed")}))
+    results = list(engine.map(fail_once, range(8), str(tmp_path / "failed")))
     assert results == [t + 100 for t in range(8)]
     assert [(r.task, r.reason) for r in engine.retried[before:]] == [(3, "ConnectionResetError: peer went away")]
     assert released(engine)
@@ -160,7 +160,7 @@ def test_failed_task_is_resubmitted_and_reported(engine: DaskEngine, tmp_path: P
 def test_bad_input_is_not_retried(engine: DaskEngine):
     before = len(engine.retried)
     with pytest.raises(InputError, match=r"labels.csv:7: field 'labels': not a WNID"):
-        list(engine.map(bad_input, range(6)))
+        list(engine.map(bad_input, range(6), None))
     assert engine.retried[before:] == []
 
 

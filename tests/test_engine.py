@@ -51,8 +51,8 @@ def shifted(task: int, offset: np.ndarray) -> tuple[int, int]:
 def test_local_map_keeps_task_order_and_passes_shared():
     offset = np.arange(0, 1000, 10)
     expected = [t + int(offset[t % 100]) for t in range(40)]
-    serial = [r for r, _ in LocalEngine(1).map(shifted, range(40), shared={"offset": offset})]
-    results = list(LocalEngine(2).map(shifted, range(40), shared={"offset": offset}))
+    serial = [r for r, _ in LocalEngine(1).map(shifted, range(40), offset)]
+    results = list(LocalEngine(2).map(shifted, range(40), offset))
     assert serial == expected
     assert [r for r, _ in results] == expected
     assert os.getpid() not in {pid for _, pid in results}  # the pool really ran them
@@ -65,7 +65,7 @@ def locked(task: int, lock: threading.Lock) -> int:
 
 def test_local_pool_inherits_shared_inputs_instead_of_pickling_them():
     # A lock cannot be pickled: the map works only if shared inputs are never sent per task.
-    assert list(LocalEngine(2).map(locked, range(10), shared={"lock": threading.Lock()})) == \
+    assert list(LocalEngine(2).map(locked, range(10), threading.Lock())) == \
         [t * 2 for t in range(10)]
 
 

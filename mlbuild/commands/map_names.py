@@ -11,7 +11,7 @@ from mlbuild.classes.mapping import NameMapper, TagMapper, concepts, map_classes
 from mlbuild.classes.mapping.classes import overridden
 from mlbuild.classes.mapping.names import Mapping
 from mlbuild.classes.mapping.review import format_review, review
-from mlbuild.classes.mapping.tables import read_csv, read_overrides, write_csv
+from mlbuild.classes.mapping.tables import Override, read_csv, read_overrides, write_csv
 from mlbuild.classes.mapping.tags import read_stop_list
 from mlbuild.errors import InputError
 from mlbuild.sources.wnids import read_wnid_list
@@ -88,7 +88,7 @@ def build_mappings(build_dir: Path) -> list[Mapping]:
     return out
 
 
-def apply_overrides(fixed: dict, mappings: list[Mapping]) -> list[Mapping]:
+def apply_overrides(fixed: dict[str, Override], mappings: list[Mapping]) -> list[Mapping]:
     """Reviewed answers replace the mapper's (one row per overridden name)."""
     wn = wordnet.load()
     out, seen = [], set()

@@ -5,11 +5,12 @@ starts a LocalCluster of `workers` processes (all cores when workers <= 0) with 
 thread each: the stage functions are numpy/pyarrow code that holds the GIL much of the
 time, so processes scale where threads would not.
 
-How `map(fn, tasks, shared)` moves data:
+How `map(fn, tasks, shared)` moves data (fn runs as `fn(task, shared)`):
 - each task is scattered straight to a worker and runs there, so its data (a partition:
   megabytes) never passes through the scheduler; at most `in_flight` tasks are submitted
   but not yet yielded, so memory stays bounded whatever the number of tasks;
-- each `shared` value is scattered once; a worker fetches it from a peer the first time
+- the `shared` value (one object: a stage's frozen dataclass of arrays and settings) is
+  scattered once; a worker fetches it from a peer the first time
   one of its tasks needs it and keeps it for the rest of the map. It is not broadcast:
   `Client.replicate` logs an event holding WorkerState objects on the "all" topic, which
   breaks every client subscribed to that topic (distributed 2026.8.0), and this engine
@@ -36,11 +37,15 @@ import sys
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from mlbuild.errors import MlbuildError
+
+T = TypeVar("T")
+S = TypeVar("S")
+R = TypeVar("R")
 
 try:
     import distributed
@@ -76,7 +81,7 @@ class _Job:
 
 
 class DaskEngine:
-    """Runs fn(task, **shared) over tasks on a Dask cluster; results in task order."""
+    """Runs fn(task, shared) over tasks on a Dask cluster; results in task order."""
 
     shares_memory = False  # workers are other processes, maybe other machines
 
@@ -96,14 +101,12 @@ class DaskEngine:
             self.client = distributed.Client(self._cluster)
         self.client.subscribe_topic("all", self._on_event)
 
-    def map(self, fn: Callable[..., Any], tasks: Iterable[Any],
-            shared: Mapping[str, Any] | None = None) -> Iterator[Any]:
-        """Yield fn(task, **shared) for each task, in task order (waits for a first worker).
+    def map(self, fn: Callable[[T, S], R], tasks: Iterable[T], shared: S) -> Iterator[R]:
+        """Yield fn(task, shared) for each task, in task order (waits for a first worker).
 
         At most `in_flight` tasks (default: twice the cluster's threads when the map starts)
         are submitted and not yet yielded.
         """
-        shared = dict(shared or {})
         self.client.wait_for_workers(1)
         handles = self._scatter(shared)
         window = self.in_flight or max(2, 2 * sum(self.client.nthreads().values()))
@@ -135,9 +138,10 @@ class DaskEngine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _scatter(self, shared: dict[str, Any]) -> dict[str, distributed.Future]:
-        """Every shared value into the cluster, once (workers fetch it from peers when needed)."""
-        return dict(zip(shared, self._put(list(shared.values())))) if shared else {}
+    def _scatter(self, shared: object) -> dict[str, distributed.Future]:
+        """The shared value into the cluster, once (workers fetch it from peers when needed):
+        {"shared": its future}, or {} for None (passed as is)."""
+        return {} if shared is None else {"shared": self._put([shared])[0]}
 
     def _put(self, values: list[Any]) -> list[distributed.Future]:
         """Scatter values to workers; try again while a worker that just died is still listed."""
@@ -152,11 +156,10 @@ class DaskEngine:
         """Scatter the task to a worker (directly, not through the scheduler) and run fn on it."""
         [payload] = self._put([job.task])
         job.inputs = {payload.key: payload, **{f.key: f for f in handles.values()}}
-        job.future = self.client.submit(_call, fn, payload, list(handles), *handles.values(),
-                                        key=job.key, pure=False)
+        job.future = self.client.submit(_call, fn, payload, handles.get("shared"), key=job.key, pure=False)
         return job
 
-    def _result(self, job: _Job, fn: Callable[..., Any], shared: dict[str, Any],
+    def _result(self, job: _Job, fn: Callable[..., Any], shared: object,
                 handles: dict[str, distributed.Future]) -> Any:
         """The job's result, resubmitting it after a failure it may recover from."""
         while True:
@@ -179,7 +182,7 @@ class DaskEngine:
             self.retried.append(Retry(job.index, reason))
             self._submit(fn, job, handles)
 
-    def _retry_reason(self, job: _Job, err: Exception, shared: dict[str, Any],
+    def _retry_reason(self, job: _Job, err: Exception, shared: object,
                       handles: dict[str, distributed.Future]) -> str | None:
         """Why the job may run again after err (None: it may not); re-scatters lost shared data."""
         if not isinstance(err, FutureCancelledError):
@@ -209,6 +212,6 @@ class DaskEngine:
             print(f"dask: {len(retried)} task re-run(s) ({shown}{more})", file=sys.stderr)
 
 
-def _call(fn: Callable[..., Any], task: Any, names: list[str], *values: Any) -> Any:
-    """Worker side: fn(task, **shared); the task and shared values arrive as resolved futures."""
-    return fn(task, **dict(zip(names, values)))
+def _call(fn: Callable[[T, S], R], task: T, shared: S) -> R:
+    """Worker side: fn(task, shared); the task and the shared value arrive as resolved futures."""
+    return fn(task, shared)

@@ -26,6 +26,8 @@ from mlbuild.images.hash_keys import FAILURES, key_table
 from mlbuild.images.neardup import PAIRS, Limits, dedup_keys
 from mlbuild.images.sharded import hash_files
 
+HashCounts = dict[str, dict[str, dict[str, int]]]  # {source: {split: {reason or "hashed": count}}}
+
 
 @dataclass(frozen=True)
 class EvalHashes:
@@ -43,18 +45,18 @@ def hash_eval_sets(tables: dict[str, pa.Table], kind: str, limits: Limits, engin
     return EvalHashes(sets, kind, limits)
 
 
-def unhashed_counts(hashed: pa.Table) -> dict:
+def unhashed_counts(hashed: pa.Table) -> HashCounts:
     """{source: {split: {reason: count}}} of the rows of a `key_table` result that have no hash,
     and {source: {split: {"hashed": count}}} of those that do."""
     grouped = hashed.group_by(["source", "split", "hash_failure"]).aggregate([("hash_failure", "count")])
-    out: dict = {}
+    out: HashCounts = {}
     for row in grouped.to_pylist():
         out.setdefault(row["source"], {}).setdefault(row["split"], {})[FAILURES[row["hash_failure"]]] = \
             row["hash_failure_count"]
     return out
 
 
-def merge_counts(total: dict, more: dict) -> dict:
+def merge_counts(total: HashCounts, more: HashCounts) -> HashCounts:
     """Add nested {a: {b: {c: n}}} counts into total."""
     for source, splits in more.items():
         for split, reasons in splits.items():
@@ -79,7 +81,7 @@ def duplicate_ids(first: np.ndarray, images: list[pa.Table], offsets: np.ndarray
     return pa.array(values, pa.string())
 
 
-def mark(table: pa.Table, duplicates: pa.Array, evals: EvalHashes | None) -> tuple[pa.Table, pa.Table, dict]:
+def mark(table: pa.Table, duplicates: pa.Array, evals: EvalHashes | None) -> tuple[pa.Table, pa.Table, HashCounts]:
     """Fill `phash` and `dedup` of one partition (`duplicates`: the reasons of `duplicate_ids`);
     return it with its (image, eval image) pairs and the counts of images hashed and not hashed
     (`unhashed_counts`)."""

@@ -3,14 +3,15 @@
 Each stage is a plain function of one shard, mapped by an `mlbuild.engines.local` engine (local
 processes or Dask) and merged in shard order, so the result never depends on the engine
 or the number of workers. What every shard needs (the download config, the evaluation
-hashes) goes through the engine's `shared` inputs: a cluster ships it once per worker.
+hashes) is the engine's `shared` value, one frozen dataclass per stage (`FetchInputs`,
+`HashInputs`, `PairsInputs`): a cluster ships it once per worker.
 - download: `fetch_shard` runs `download_shard` (one journal per shard, so a shard that is
   re-run after a lost worker resumes instead of fetching again), then the journals are
   merged into `results.parquet`. The output folder must be visible to every worker.
-- hash: `key_table` over slices of a listing of files (the one way a listing is hashed: the
-  `hash` command runs it on a local engine).
-- dedup: `dedup_pairs` of each slice of the training hashes against all evaluation hashes
-  (the small side is broadcast, the large side partitioned); the exact search finds the
+- hash: `hash_shard` (`key_table`) over slices of a listing of files (the one way a listing is
+  hashed: the `hash` command runs it on a local engine).
+- dedup: `pairs_shard` (`dedup_pairs`) of each slice of the training hashes against all
+  evaluation hashes (the small side is broadcast, the large side partitioned); the exact search finds the
   same pairs in any partition, and the merged pairs are sorted as `dedup_pairs` sorts them.
 """
 from __future__ import annotations
@@ -73,9 +74,46 @@ def _compact(batches: list[pa.RecordBatch]) -> pa.Table:
     return table.take(pa.array(np.arange(table.num_rows)))
 
 
-def fetch_shard(shard: Shard, config: DownloadConfig, out_dir: Path, hasher: Hasher | None) -> int:
+@dataclass(frozen=True)
+class FetchInputs:
+    """What every download shard shares: the settings, the output folder, the hasher (or None)."""
+
+    config: DownloadConfig
+    out_dir: Path
+    hasher: Hasher | None
+
+
+@dataclass(frozen=True)
+class HashInputs:
+    """What every hash shard shares: the hash kind, fast decoding or not, the key role."""
+
+    kind: str
+    fast: bool
+    role: str
+
+
+@dataclass(frozen=True)
+class PairsInputs:
+    """What every near-duplicate shard shares: the evaluation hashes and the search settings."""
+
+    evals: dict[str, pa.Table]
+    max_distance: int
+    column: str
+
+
+def fetch_shard(shard: Shard, inputs: FetchInputs) -> int:
     """Download (and hash) one shard into out_dir; returns how many of its images have a result."""
-    return download_shard(shard.rows, config, out_dir, shard.name, hasher).num_rows
+    return download_shard(shard.rows, inputs.config, inputs.out_dir, shard.name, inputs.hasher).num_rows
+
+
+def hash_shard(rows: pa.Table, inputs: HashInputs) -> tuple[pa.Table, pa.Table, SkipReport]:
+    """`key_table` of one slice of a listing."""
+    return key_table(rows, inputs.kind, inputs.fast, inputs.role)
+
+
+def pairs_shard(train: pa.Table, inputs: PairsInputs) -> pa.Table:
+    """`dedup_pairs` of one slice of the training hashes against every evaluation set."""
+    return dedup_pairs(train, inputs.evals, inputs.max_distance, inputs.column)
 
 
 def download_shards(engine: Engine, batches: Iterable[pa.RecordBatch], config: DownloadConfig,
@@ -87,9 +125,9 @@ def download_shards(engine: Engine, batches: Iterable[pa.RecordBatch], config: D
     `hasher` must be a module-level function (it is pickled), e.g. `phash.phash_int`.
     """
     out_dir = claim_output_dir(Path(out_dir), "download")
-    shared = {"config": config, "out_dir": out_dir, "hasher": hasher}
+    shared = FetchInputs(config, out_dir, hasher)
     with Progress("download shards", unit="images") as progress:
-        for done in engine.map(fetch_shard, shards(batches, shard_rows), shared=shared):
+        for done in engine.map(fetch_shard, shards(batches, shard_rows), shared):
             progress.update(done)
     return write_results(journal_paths(out_dir), out_dir / "results.parquet")
 
@@ -101,8 +139,8 @@ def hash_files(engine: Engine, listing: pa.Table, kind: str = "phash", fast: boo
     parts, keys, report = [], [], SkipReport("path")
     with Progress(f"hash {kind}", total=listing.num_rows, unit="images") as progress:
         for at, (part, part_keys, skipped) in zip(range(0, listing.num_rows, shard_rows),
-                                                  engine.map(key_table, slices(listing, shard_rows),
-                                                             shared={"kind": kind, "fast": fast, "role": role})):
+                                                  engine.map(hash_shard, slices(listing, shard_rows),
+                                                             HashInputs(kind, fast, role))):
             parts.append(part.drop_columns(["hash_failure"]))
             keys.append(part_keys)
             report.count += skipped.count
@@ -118,7 +156,7 @@ def near_duplicates(engine: Engine, train: pa.Table, evals: Mapping[str, pa.Tabl
                     column: str = "phash", shard_rows: int = 1 << 20) -> pa.Table:
     """`dedup_pairs(train, evals, ...)` with the training hashes in shards on `engine` and the
     evaluation hashes shared by all; the same sorted PAIRS table."""
-    shared = {"evals": dict(evals), "max_distance": max_distance, "column": column}
-    found = list(engine.map(dedup_pairs, slices(train, shard_rows), shared=shared))
+    shared = PairsInputs(dict(evals), max_distance, column)
+    found = list(engine.map(pairs_shard, slices(train, shard_rows), shared))
     pairs = pa.concat_tables(found) if found else PAIRS.empty_table()
     return pairs.sort_by([(name, "ascending") for name in PAIRS.names])

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +24,7 @@ from mlbuild._util.parquet import read_table
 from mlbuild._util.threads import ordered_map
 from mlbuild.errors import InputError, MlbuildError
 
+R = TypeVar("R")
 MARKER = ".mlbuild-export.json"
 SPLIT_FILE_NAMES = {"validation": "val"}   # split -> the name published lists use for it
 
@@ -80,7 +81,7 @@ class BuildReader:
         table, keep = self.read(path, columns, report)
         return table if keep.all() else table.filter(pa.array(keep))
 
-    def mapped(self, split: str, fn: Callable[[Path], object], workers: int = 2) -> Iterator:
+    def mapped(self, split: str, fn: Callable[[Path], R], workers: int = 2) -> Iterator[R]:
         """fn(part) for the split's parts, two at a time in threads, in part order."""
         return ordered_map(fn, self.parts(split), workers)
 

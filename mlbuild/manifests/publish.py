@@ -26,6 +26,7 @@ import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from mlbuild._util.atomic import write_atomic
 from mlbuild.errors import OutputError
@@ -47,7 +48,7 @@ class Stage:
     def plan_path(self) -> Path:
         return self.path / "publish.json"
 
-    def open(self, resume: bool) -> dict | None:
+    def open(self, resume: bool) -> dict[str, Any] | None:
         """Prepare the stage; returns the build record when this exact build was already being
         published (the publish is completed, nothing is left to do), else None.
 
@@ -66,7 +67,7 @@ class Stage:
         write_atomic(marker, self.fingerprint)
         return None
 
-    def publish(self, record: dict) -> None:
+    def publish(self, record: dict[str, Any]) -> None:
         """Move the staged manifests into place and write build.json last (steps 1-6 above)."""
         new = sorted(str(p.relative_to(self.path)) for p in self.path.rglob("*.parquet")
                      if p.relative_to(self.path).parts[0] not in SIDE_FOLDERS)
@@ -123,12 +124,12 @@ class Stage:
                                               "build again") from err
 
 
-def fingerprint(settings: dict, inputs: Iterable[Path]) -> str:
+def fingerprint(settings: dict[str, Any], inputs: Iterable[Path]) -> str:
     """The resume key: the build's settings and every input's content (folders recursively)."""
     return json.dumps({"config": settings, "inputs": [_input_state(Path(p)) for p in inputs]}, sort_keys=True)
 
 
-def _input_state(path: Path) -> list:
+def _input_state(path: Path) -> list[str | int]:
     """[path, size, mtime_ns] of a file; [path, "folder", digest of its listing] of a folder."""
     if path.is_dir():
         return [str(path), "folder", _listing_digest(path)]

@@ -9,6 +9,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,7 +27,7 @@ class ReportData:
     """Everything the report shows, as plain tables and counters."""
 
     out: Path
-    record: dict
+    record: dict[str, Any]
     classes: pa.Table
     hierarchy: pa.Table
     source_classes: pa.Table

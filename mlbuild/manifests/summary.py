@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -40,7 +41,7 @@ class SplitStats:
                 f"{int(self.labels[0]):,}; removed by dedup {self.removed:,}")
 
 
-def load_build(out_dir: Path) -> tuple[dict, pa.Table]:
+def load_build(out_dir: Path) -> tuple[dict[str, Any], pa.Table]:
     """build.json and classes.parquet of a finished build."""
     out_dir = Path(out_dir)
     if not (out_dir / "build.json").is_file():

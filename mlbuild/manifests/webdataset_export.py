@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -95,7 +96,7 @@ def _resolve(path: str, build_dir: Path) -> str | None:
 
 def _loader(spec: ResizeSpec | None):
     """A shard loader: the file's bytes as they are, or re-shaped by `spec`."""
-    def load(row: dict) -> tuple[bytes, str]:
+    def load(row: dict[str, Any]) -> tuple[bytes, str]:
         body = Path(row["file"]).read_bytes()
         if spec is None or not spec.active:
             return body, row["file"].rsplit(".", 1)[-1].lower()

@@ -9,6 +9,7 @@ had to re-encode are counted in `repairs`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -43,7 +44,7 @@ class SourceAdapter:
     label_sets: tuple[str, ...] = ()
 
     #: The dataclass whose fields are the keys of this adapter's [[source]] table.
-    config_class: type
+    config_class: type[Any]
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,7 +34,7 @@ class CocoConfig:
     url: str = field(default="coco", metadata={"choices": ("coco", "flickr")})
 
 
-def read_coco(path: Path) -> dict:
+def read_coco(path: Path) -> dict[str, Any]:
     """The parsed annotation file; InputError unless it has an `images` list."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -44,7 +45,7 @@ def read_coco(path: Path) -> dict:
     return data
 
 
-def image_table(path: Path, data: dict) -> pa.Table:
+def image_table(path: Path, data: dict[str, Any]) -> pa.Table:
     """The `images[]` entries as a table with the COCO fields (missing ones null)."""
     images = data["images"]
     try:

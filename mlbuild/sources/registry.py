@@ -27,7 +27,7 @@ ADAPTERS = {
 }
 
 
-def adapter_types(kind: str) -> tuple[type, type]:
+def adapter_types(kind: str) -> tuple[type[SourceAdapter], type[Any]]:
     """(adapter class, its config dataclass) for a kind."""
     if kind not in ADAPTERS:
         raise InputError("<config>", f"unknown source kind {kind!r}{did_you_mean(kind, list(ADAPTERS))}; "

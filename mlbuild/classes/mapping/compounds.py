@@ -76,7 +76,9 @@ def head_noun(lex: Lexicon, tokens: tuple[str, ...], namespaces: frozenset[str])
 
 
 def specific_hyponyms(lex: Lexicon, heads: list[int], modifiers: tuple[str, ...],
-                      visual: np.ndarray | None, cache: dict) -> tuple[Candidate, ...]:
+                      visual: np.ndarray | None,
+                      cache: dict[tuple[tuple[int, ...], frozenset[str]], tuple[Candidate, ...]]
+                      ) -> tuple[Candidate, ...]:
     """Hyponyms of the likeliest head senses whose lemma words contain every modifier's stem, or
     visual ones whose gloss does (memoized in `cache`, one per mapper)."""
     if not modifiers or any(m in text.STOP_WORDS or not m.isalpha() for m in modifiers):

@@ -123,7 +123,7 @@ class NameMapper:
         self.min_score = min_score
         self.namespaces = frozenset(namespaces)
         self._frequent = None
-        self._specific_cache: dict = {}
+        self._specific_cache: dict[tuple[tuple[int, ...], frozenset[str]], tuple[Candidate, ...]] = {}
         if vocabulary is None:
             self._vocab, self._vocab_above, self._frequent = self.lex.visual_masks
         else:

@@ -5,6 +5,7 @@ import os
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -72,7 +73,7 @@ class DownloadConfig:
                                f"one word without ';', '(' or ')'")
 
     @classmethod
-    def from_mapping(cls, values: dict) -> DownloadConfig:
+    def from_mapping(cls, values: dict[str, Any]) -> DownloadConfig:
         """A config from a TOML table; unknown keys are an error, lists become tuples."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -115,7 +116,7 @@ def pack_results(results: pa.Table, config: DownloadConfig, out_dir: Path) -> Sh
                                               pa.string()))
     out_dir = Path(out_dir)
 
-    def load(row: dict) -> tuple[bytes, str]:
+    def load(row: dict[str, Any]) -> tuple[bytes, str]:
         return (out_dir / row["path"]).read_bytes(), row["path"].rsplit(".", 1)[-1]
 
     return write_shards(rows, load, out_dir / "shards", "shard", config.shard_size, config.output_format,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
+from typing import Any
 
 import pyarrow as pa
 
@@ -92,7 +93,7 @@ class ImageResult:
         self.status, self.error = status, (_ADDRESS.sub("", error)[:500] if error else error)
         return self
 
-    def as_record(self) -> dict:
+    def as_record(self) -> dict[str, Any]:
         """The result as a plain dict with the RESULTS field names."""
         return {name: getattr(self, name) for name in _FIELD_NAMES}
 
