@@ -59,6 +59,7 @@ class Page:
     retry_after: str | None = None     # Retry-After sent with the failures
     mode: str = "normal"               # normal, stall (half body then silence), truncate, chunked
     redirect: str | None = None        # Location (relative to the server) with status 302
+    held: bool = False                 # answered only once `ImageServer.release_held()` was called
 
 
 class ImageServer:
@@ -93,7 +94,12 @@ class ImageServer:
         self._ready.wait(10)
         return self
 
+    def release_held(self) -> None:
+        """Answer the held pages' waiting requests, and every later one at once."""
+        self._loop.call_soon_threadsafe(self._released.set)
+
     def stop(self) -> None:
+        self.release_held()
         self._loop.call_soon_threadsafe(self._stopping.set)
         self._thread.join(10)
 
@@ -102,7 +108,7 @@ class ImageServer:
         self._loop.run_until_complete(self._main())
 
     async def _main(self) -> None:
-        self._stopping = asyncio.Event()
+        self._stopping, self._released = asyncio.Event(), asyncio.Event()
         app = web.Application()
         app.router.add_route("GET", "/{path:.*}", self._handle)
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
@@ -134,6 +140,8 @@ class ImageServer:
             return web.Response(status=404, text="not found")
         if page.delay:
             await asyncio.sleep(page.delay)
+        if page.held:
+            await self._released.wait()
         if count <= page.fail_first:
             headers = {"Retry-After": page.retry_after} if page.retry_after else {}
             return web.Response(status=page.fail_status, headers=headers, text="try later")
