@@ -72,6 +72,7 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
     timer = _Timer()
     with timer("ingest"):
         sources = [read_source(spec, make_adapter(spec), config.labels) for spec in config.sources]
+    writer.hash_inputs()
     with timer("normalize"):
         mapped = [map_source_classes(s.name, s.label_kind, s.class_ids, s.spec.class_map, s.spec.class_descriptions,
                                      s.class_names, s.edges)

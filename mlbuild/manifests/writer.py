@@ -14,7 +14,7 @@ import hashlib
 import json
 import platform
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +66,7 @@ class ManifestWriter:
         claim_output_dir(self.out, "build", inputs=paths)
         download_folder(self.out, config.download.folder)
         self.inputs = [p for p in paths if p.is_file()]
+        self._digests: Future[dict[str, dict]] | None = None
         settings = {k: v for k, v in _plain(config).items() if k not in ENGINE_KEYS}
         self._stage = Stage(self.out, fingerprint(settings, paths))
         self.stage = self._stage.path
@@ -73,9 +74,22 @@ class ManifestWriter:
         self.n_classes = 0
         self.notes: dict = {}   # extra build.json entries from the build's stages (e.g. "min_images")
 
+    def hash_inputs(self) -> None:
+        """Start the inputs' sha256 digests for build.json in the background (after ingest: the
+        single-threaded stages that follow leave a core free, and hashlib releases the GIL)."""
+        if self._digests is None:
+            pool = ThreadPoolExecutor(1, thread_name_prefix="mlbuild-sha256")
+            self._digests = pool.submit(_checksums, self.inputs)
+            pool.shutdown(wait=False)  # the thread ends with its one task
+
     def begin(self, tax: Taxonomy) -> None:
         """Fix the vocabulary the parts are written against."""
         self.n_classes = len(tax.wnids())
+
+    def _input_digests(self) -> dict[str, dict]:
+        self.hash_inputs()
+        assert self._digests is not None
+        return self._digests.result()
 
     def has_part(self, part: int) -> bool:
         """True if partition `part` was finished by this or an interrupted earlier run."""
@@ -105,7 +119,7 @@ class ManifestWriter:
         summary["warnings"] += hashing_warnings(hashed, sources, self.config.dedup.enabled)
         record = {"mlbuild": __version__, "config": _plain(self.config), "versions": _versions(),
                   "sources": [s.name for s in sources], "label_provenance": list(PROVENANCE),
-                  "inputs": _checksums(self.inputs), "counts": summary["counts"],
+                  "inputs": self._input_digests(), "counts": summary["counts"],
                   "warnings": summary["warnings"], "timings": timings, **self.notes}
         self._stage.publish(record)
         return summary["counts"]
@@ -322,10 +336,8 @@ def _versions() -> dict[str, str]:
 
 
 def _checksums(paths: list[Path]) -> dict[str, dict]:
-    """sha256 and size of every input file, hashed in threads (hashlib releases the GIL)."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        digests = list(pool.map(_sha256, paths))
-    return {str(p): {"bytes": p.stat().st_size, "sha256": d} for p, d in zip(paths, digests)}
+    """sha256 and size of every input file."""
+    return {str(p): {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in paths}
 
 
 def _sha256(path: Path) -> str:
