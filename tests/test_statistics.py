@@ -155,7 +155,7 @@ def test_pair_counter_merges_in_bounded_buffers(monkeypatch):
     counter, batches = statistics._Counter(), []
     for _ in range(40):
         batches.append(rng.integers(0, 300, rng.integers(0, 80)).astype(np.uint64))
-        counter.add(batches[-1])
+        counter.add(*np.unique(batches[-1], return_counts=True))
         assert counter.buffered <= max(50, counter.merged) + 80
     keys, counts = counter.total()
     expected = Counter(np.concatenate(batches).tolist())

@@ -148,17 +148,16 @@ def related_keys(up: Closure) -> np.ndarray:
 
 
 class _Counter:
-    """Counts uint64 keys in bounded memory: per-part uniques are buffered and merged into the running
-    total once the buffer outgrows both MERGE_ENTRIES and the total (so each key is merged O(log n) times)."""
+    """Sums counts of uint64 keys in bounded memory: per-part counts are buffered and merged into the
+    running total once the buffer outgrows both MERGE_ENTRIES and the total (each key is merged O(log n)
+    times)."""
 
     def __init__(self) -> None:
         self.keys, self.counts = [np.zeros(0, np.uint64)], [np.zeros(0, np.int64)]
         self.merged, self.buffered = 0, 0
 
-    def add(self, keys: np.ndarray, counts: np.ndarray | None = None) -> None:
-        """Add keys (or, with `counts`, sorted distinct keys with their counts)."""
-        if counts is None:
-            keys, counts = np.unique(keys, return_counts=True)
+    def add(self, keys: np.ndarray, counts: np.ndarray) -> None:
+        """Add sorted distinct keys with their counts."""
         self.keys.append(keys)
         self.counts.append(counts.astype(np.int64))
         self.buffered += len(keys)
