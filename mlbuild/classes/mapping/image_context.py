@@ -31,6 +31,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import sparse
 
+from mlbuild._util.arrays import range_positions
 from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.lexicon import Lexicon
 from mlbuild.classes.mapping.names import COMPOUND_CONTEXT_WEIGHT, CONTEXT_WEIGHT, MAX_CONTEXT_OVERLAP
@@ -172,9 +173,7 @@ def switched(senses: TagSenses, terms: sparse.csr_matrix, image: np.ndarray, tag
         return np.zeros(len(tag), bool)
     # every (ambiguous row, other row of its image) pair
     per = size[group[ambiguous]]
-    left = np.repeat(ambiguous, per)
-    first = np.repeat(starts[group[ambiguous]], per)
-    right = first + (np.arange(len(left)) - np.repeat(np.cumsum(per) - per, per))
+    left, right = np.repeat(ambiguous, per), range_positions(starts[group[ambiguous]], per)
     keep = left != right
     left, right = left[keep], right[keep]
     total = senses.log_ratio[tag] + np.bincount(left, weights=_lookup(terms, tag[left], tag[right]),
