@@ -20,28 +20,29 @@ from collections.abc import Iterator
 from PIL import Image
 
 _lock = threading.Lock()
-_active: list[tuple[int, tuple[int, int, int], bool]] = []  # the settings before the first run, per run
+_runs = 0  # runs in progress
+_saved: tuple[int, tuple[int, int, int], bool] = (0, (0, 0, 0), False)  # the settings before the first run
 
 
 @contextlib.contextmanager
 def run_settings(workers: int) -> Iterator[None]:
     """Apply the settings for a run with `workers` threads; restore them after the last run."""
+    global _runs, _saved
     with _lock:
-        if not _active:
-            saved = Image.core.get_blocks_max(), gc.get_threshold(), gc.get_freeze_count() == 0
-            if saved[2]:  # never thaw what someone else froze
+        if not _runs:
+            _saved = Image.core.get_blocks_max(), gc.get_threshold(), gc.get_freeze_count() == 0
+            if _saved[2]:  # never thaw what someone else froze
                 gc.freeze()
-            gc.set_threshold(max(saved[1][0], 20_000), *saved[1][1:])
-        else:
-            saved = _active[0]
-        _active.append(saved)
+            gc.set_threshold(max(_saved[1][0], 20_000), *_saved[1][1:])
+        _runs += 1
         Image.core.set_blocks_max(max(Image.core.get_blocks_max(), 2 * workers))
     try:
         yield
     finally:
         with _lock:
-            blocks, threshold, froze = _active.pop()
-            if not _active:
+            _runs -= 1
+            if not _runs:
+                blocks, threshold, froze = _saved
                 gc.set_threshold(*threshold)
                 if froze:
                     gc.unfreeze()
