@@ -22,7 +22,10 @@ from PIL import Image, ImageOps
 from mlbuild.images.download.config import DownloadConfig
 from mlbuild.images.download.downloader import SHARD_META, download
 from mlbuild.images.download.inputs import InputList
+from mlbuild.images.download.journal import read_journal
 from mlbuild.images.download.resize import ResizeSpec, reshape_bytes, target_size
+from mlbuild.images.download.store import EXTENSIONS
+from mlbuild.images.shard_writer import sample_key
 from mlbuild.loaders import iter_shards, multi_hot, read_manifest
 from mlbuild.manifests.webdataset_export import export_webdataset
 from mlbuild.pipeline import build
@@ -188,18 +191,33 @@ def test_pillow_keeps_the_original_bytes_when_small_enough(server, tmp_path):
 
 
 KILLER = """
-import os, sys
-from mlbuild.images import shard_writer
-real, seen = shard_writer._add, [0]
-def add(tar, name, data):
+import importlib, os, sys
+owner_name, _, attr = os.environ["KILL_IN"].rpartition(".")
+module_name, _, cls = owner_name.partition(":")
+owner = importlib.import_module(module_name)
+owner = getattr(owner, cls) if cls else owner
+real, seen = getattr(owner, attr), [0]
+def patched(*args):
     seen[0] += 1
+    if seen[0] == int(os.environ["KILL_AT"]) and os.environ["KILL_WHEN"] == "before":
+        os.kill(os.getpid(), 9)
+    out = real(*args)
     if seen[0] == int(os.environ["KILL_AT"]):
         os.kill(os.getpid(), 9)
-    real(tar, name, data)
-shard_writer._add = add
+    return out
+setattr(owner, attr, patched)
 from mlbuild.cli import main
 sys.exit(main(sys.argv[1:]))
 """
+
+
+def killed_at(args: list[str], out: Path, where: str, at: int, when: str) -> None:
+    """Run `mlbuild download` in a subprocess that kills itself at call `at` of `where`."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+           "KILL_IN": where, "KILL_AT": str(at), "KILL_WHEN": when}
+    killed = subprocess.run([sys.executable, "-c", KILLER, "download", *args, "--out", str(out)],
+                            env=env, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
 
 
 def test_kill_9_while_writing_shards_then_rerun_gives_the_same_shards(server, tmp_path):
@@ -211,9 +229,7 @@ def test_kill_9_while_writing_shards_then_rerun_gives_the_same_shards(server, tm
     whole = subprocess.run([sys.executable, "-m", "mlbuild", "download", *args, "--out", str(tmp_path / "a")],
                            env=env, capture_output=True, text=True)
     assert whole.returncode == 0, whole.stderr
-    killed = subprocess.run([sys.executable, "-c", KILLER, "download", *args, "--out", str(tmp_path / "b")],
-                            env={**env, "KILL_AT": "9"}, capture_output=True, text=True)
-    assert killed.returncode == -signal.SIGKILL
+    killed_at(args, tmp_path / "b", "mlbuild.images.shard_writer.write_member", 9, "before")
     shards_b = tmp_path / "b" / "shards"
     assert [p.name for p in sorted(shards_b.glob("*.tar"))] == ["shard-00000.tar"]  # the torn one is a .part
     assert list((shards_b / ".partial").glob("shard-00001.tar.part"))
@@ -228,6 +244,71 @@ def test_kill_9_while_writing_shards_then_rerun_gives_the_same_shards(server, tm
         assert (tmp_path / "a" / "shards" / name).read_bytes() == (shards_b / name).read_bytes()
     keys = [k for p in sorted(shards_b.glob("*.tar")) for k in tar_samples([p])]
     assert len(keys) == len(set(keys)) == len(IMAGES)
+    # results point into the shards: the same places, whether a shard was written now or kept
+    assert (tmp_path / "a" / "results.parquet").read_bytes() == (tmp_path / "b" / "results.parquet").read_bytes()
+
+
+def test_shard_downloads_spool_the_images_and_results_point_into_the_shards(server, tmp_path):
+    cfg = config(resize_mode="shorter_side", image_size=32, min_image_size=16, max_aspect_ratio=5.0,
+                 output_format="webdataset", shard_size=4, workers=3)
+    download(InputList(url_list(server, tmp_path / "urls.tsv")).batches(), cfg, tmp_path / "out")
+    out = tmp_path / "out"
+    assert not (out / "images").exists()  # no file per image: one spool file per journal
+    spool = (out / "spool" / "local-0.spool").read_bytes()
+    spooled = {r["image_id"]: r for r in read_journal(out / "journal" / "local-0.jsonl").to_pylist()
+               if r["status"] == "ok"}
+    ranges = sorted((r["offset"], r["offset"] + r["stored_bytes"]) for r in spooled.values())
+    assert all(end <= start for (_, end), (start, _) in zip(ranges, ranges[1:]))  # threads never overlap
+    samples = tar_samples(sorted((out / "shards").glob("*.tar")))
+    rows = [r for r in pq.read_table(out / "results.parquet").to_pylist() if r["status"] == "ok"]
+    assert len(rows) == len(IMAGES) == len(samples) == len(spooled)
+    for i, r in enumerate(rows):  # image_id order, 4 per shard; offsets into the tar
+        kept = spooled[r["image_id"]]
+        data = spool[kept["offset"]:kept["offset"] + kept["stored_bytes"]]
+        assert kept["path"] == "spool/local-0.spool" and Image.open(io.BytesIO(data)).format == r["stored_format"]
+        assert samples[sample_key(r["image_id"])][EXTENSIONS[r["stored_format"]]] == data
+        assert r["path"] == f"shards/shard-{i // 4:05d}.tar"
+        assert (out / r["path"]).read_bytes()[r["offset"]:r["offset"] + r["stored_bytes"]] == data
+    download(InputList(url_list(server, tmp_path / "urls.tsv")).batches(), config(), tmp_path / "files")
+    rows = [r for r in pq.read_table(tmp_path / "files" / "results.parquet").to_pylist() if r["status"] == "ok"]
+    assert all(r["offset"] is None and r["stored_format"] == r["format"] for r in rows)
+    assert not (tmp_path / "files" / "spool").exists()
+
+
+def test_kill_9_while_spooling_then_rerun_gives_the_same_shards(server, tmp_path):
+    listing = url_list(server, tmp_path / "urls.tsv")
+    args = [str(listing), "--processes", "1", "--max-attempts", "1", "--resize-mode", "shorter_side",
+            "--image-size", "32", "--min-image-size", "16", "--max-aspect-ratio", "5",
+            "--output-format", "webdataset", "--shard-size", "3"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    for out in ("a", "b"):
+        if out == "b":  # the 5th image's bytes are in the spool, its journal line is not written
+            killed_at(args, tmp_path / "b", "mlbuild.images.download.spool:SpoolStore.save", 5, "after")
+            journaled = [r for r in read_journal(tmp_path / "b" / "journal" / "local-0.jsonl").to_pylist()
+                         if r["status"] == "ok"]
+            spooled = (tmp_path / "b" / "spool" / "local-0.spool").stat().st_size
+            assert spooled > sum(r["stored_bytes"] for r in journaled) and len(journaled) < len(IMAGES)
+        run = subprocess.run([sys.executable, "-m", "mlbuild", "download", *args, "--out", str(tmp_path / out)],
+                             env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+    names = sorted(p.name for p in (tmp_path / "a" / "shards").glob("*.tar"))
+    assert names == sorted(p.name for p in (tmp_path / "b" / "shards").glob("*.tar")) and len(names) == 4
+    for name in names:
+        assert (tmp_path / "a" / "shards" / name).read_bytes() == (tmp_path / "b" / "shards" / name).read_bytes()
+    assert not list((tmp_path / "b" / "shards").glob(".partial/*"))
+    assert (tmp_path / "a" / "results.parquet").read_bytes() == (tmp_path / "b" / "results.parquet").read_bytes()
+
+
+def test_a_long_image_id_gets_a_pax_member_name(server, tmp_path):
+    image_id = "t:" + "long" * 50
+    listing = tmp_path / "one.tsv"
+    listing.write_text(f"{image_id}\t{server.url('r/small_jpeg')}\n")
+    download(InputList(listing).batches(), config(output_format="webdataset"), tmp_path / "o")
+    samples = tar_samples(sorted((tmp_path / "o" / "shards").glob("*.tar")))
+    key = sample_key(image_id)
+    assert len(key) > 100 and list(samples) == [key]
+    assert json.loads(samples[key]["json"])["image_id"] == image_id
+    assert samples[key]["jpg"] == IMAGES["small_jpeg"][0]
 
 
 def test_build_export_and_loaders(server, tmp_path):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import tarfile
@@ -30,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlbuild._util.atomic import write_atomic
+from mlbuild._util.tar import write_end, write_member
 from mlbuild.images.download.store import file_stem
 
 SHARD_FORMATS = ("webdataset", "parquet")
@@ -53,6 +53,7 @@ class ShardStats:
     keys_sha256: str
     seconds: float
     skipped: bool = False  # already complete from an earlier run
+    offsets: list[int] | None = None  # of each sample's image data in a tar shard (not in _stats.json)
 
     def line(self) -> str:
         """One progress line: images, MiB and rates of this shard."""
@@ -122,16 +123,18 @@ def _write_one(chunk: pa.Table, load: Loader, pool: ThreadPoolExecutor, out_dir:
     target, stats_path = out_dir / f"{name}.{ext}", out_dir / f"{name}_stats.json"
     old = _read_stats(stats_path)
     if target.is_file() and old is not None and old.get("keys_sha256") == digest:
-        return ShardStats(name, old["count"], old["image_bytes"], digest, 0.0, skipped=True)
+        return ShardStats(name, old["count"], old["image_bytes"], digest, 0.0, skipped=True,
+                          offsets=_image_offsets(target) if ext == "tar" else None)
     start = time.monotonic()
     records = chunk.to_pylist()
     tmp.mkdir(parents=True, exist_ok=True)
     part = tmp / f"{name}.{ext}.part"
     samples = _loaded(records, load, pool)
     sizes: list[int] = []
-    if ext == "tar":
-        write_atomic(target, lambda temp: sizes.append(_write_tar(temp, samples, meta_columns)), temp=part,
-                     fsync=False)
+    offsets: list[int] | None = [] if ext == "tar" else None
+    if offsets is not None:
+        write_atomic(target, lambda temp: sizes.append(_write_tar(temp, samples, meta_columns, offsets)),
+                     temp=part, fsync=False)
     else:
         schema = pa.schema([("key", pa.string()), ("image", pa.binary()), ("format", pa.string())])
         for c in meta_columns:
@@ -139,8 +142,8 @@ def _write_one(chunk: pa.Table, load: Loader, pool: ThreadPoolExecutor, out_dir:
                 schema = schema.append(chunk.schema.field(c))
         write_atomic(target, lambda temp: sizes.append(_write_parquet(temp, samples, schema)), temp=part,
                      fsync=False)
-    stats = ShardStats(name, len(records), sizes[0], digest, time.monotonic() - start)
-    write_atomic(stats_path, json.dumps({k: v for k, v in stats.__dict__.items() if k != "skipped"},
+    stats = ShardStats(name, len(records), sizes[0], digest, time.monotonic() - start, offsets=offsets)
+    write_atomic(stats_path, json.dumps({k: v for k, v in stats.__dict__.items() if k not in ("skipped", "offsets")},
                                         indent=1, sort_keys=True) + "\n")
     return stats
 
@@ -163,25 +166,20 @@ def _meta(record: dict, meta_columns: list[str]) -> bytes:
     return json.dumps({c: record[c] for c in meta_columns}, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _write_tar(path: Path, samples: Iterator[tuple[dict, bytes, str]], meta_columns: list[str]) -> int:
+def _write_tar(path: Path, samples: Iterator[tuple[dict, bytes, str]], meta_columns: list[str],
+               offsets: list[int]) -> int:
     """A deterministic tar (fixed mtime, owner, mode; image then JSON per sample), fsync'd.
-    Returns the image bytes written."""
+    Returns the image bytes written; each image's data offset is appended to `offsets`."""
     size = 0
     with open(path, "wb") as fh:
-        with tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            for record, data, ext in samples:
-                _add(tar, f"{record['key']}.{ext}", data)
-                _add(tar, f"{record['key']}.json", _meta(record, meta_columns))
-                size += len(data)
+        for record, data, ext in samples:
+            offsets.append(write_member(fh, f"{record['key']}.{ext}", data))
+            write_member(fh, f"{record['key']}.json", _meta(record, meta_columns))
+            size += len(data)
+        write_end(fh)
         fh.flush()
         os.fsync(fh.fileno())
     return size
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode = len(data), 0, 0o644
-    tar.addfile(info, io.BytesIO(data))
 
 
 def _write_parquet(path: Path, samples: Iterator[tuple[dict, bytes, str]], schema: pa.Schema,
@@ -201,6 +199,12 @@ def _write_parquet(path: Path, samples: Iterator[tuple[dict, bytes, str]], schem
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
     return size
+
+
+def _image_offsets(path: Path) -> list[int]:
+    """The data offset of every image member (every other member) of a tar shard written here."""
+    with tarfile.open(path) as tar:
+        return [member.offset_data for member in tar][::2]
 
 
 def _read_stats(path: Path) -> dict | None:

@@ -9,6 +9,8 @@ the input length.
 
 Output folder:
     images/abc/<id>.<ext>     the images that passed every check (see `store`)
+    spool/<name>.spool        instead, with output_format webdataset or parquet: those images
+                              appended to one file per journal (see `spool`)
     journal/<name>.jsonl      append-only results, one line per finished image
                               (local-<i>.jsonl: process i of `download`; <shard>.jsonl: a shard)
     results.parquet           latest result per image, sorted by image_id (RESULTS)
@@ -32,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlbuild._util.ownership import claim_output_dir
+from mlbuild._util.parquet import write_table
 from mlbuild._util.progress import Progress
 from mlbuild.errors import MlbuildError, SkipReport
 from mlbuild.images.download.config import DownloadConfig
@@ -40,7 +43,9 @@ from mlbuild.images.download.journal import Journal, journal_paths
 from mlbuild.images.download.processes import journal_name, run_in_processes
 from mlbuild.images.download.results import OK, summarize
 from mlbuild.images.download.runner import Runner, Totals
-from mlbuild.images.download.state import collect_results, done_hashes, write_results
+from mlbuild.images.download.spool import SpoolReader
+from mlbuild.images.download.state import collect_results, done_hashes
+from mlbuild.images.download.store import extension
 from mlbuild.images.download.validate import Hasher
 from mlbuild.images.shard_writer import ShardSummary, sample_key, write_shards
 
@@ -91,14 +96,18 @@ def download(batches: Iterable[pa.RecordBatch], config: DownloadConfig, out_dir:
     out_dir, start = claim_output_dir(Path(out_dir), "download"), time.monotonic()
     skipped = SkipReport("input")
     rows = _normalized(batches, skipped)
+    spool = config.output_format != "files"  # the images are only kept to be packed
     with Progress("download", total=total, unit="images") as progress:
         if config.process_count > 1:
             done = done_hashes(journal_paths(out_dir), config.retry)
-            totals = run_in_processes(rows, done, config, out_dir, hasher, progress)
+            totals = run_in_processes(rows, done, config, out_dir, hasher, progress, spool)
         else:
-            totals = _run_here(rows, config, out_dir, journal_name(0), hasher, progress, every=True)
-    table = write_results(journal_paths(out_dir), out_dir / "results.parquet")
+            totals = _run_here(rows, config, out_dir, journal_name(0), hasher, progress, every=True, spool=spool)
+    table = collect_results(journal_paths(out_dir))
     shards = pack_results(table, config, out_dir)
+    if shards is not None:  # the shards are where the images are (the spool is only the packer's)
+        table = _in_shards(table, shards, "tar" if config.output_format == "webdataset" else "parquet")
+    write_table(table, out_dir / "results.parquet")
     return DownloadSummary(out_dir / "results.parquet", summarize(table), totals.statuses,
                            totals.resumed, skipped, totals.stored_bytes, time.monotonic() - start, shards)
 
@@ -111,17 +120,39 @@ def pack_results(results: pa.Table, config: DownloadConfig, out_dir: Path) -> Sh
     if config.output_format == "files":
         return None
     ok = results.filter(pc.equal(results.column("status"), OK))
-    rows = ok.select(SHARD_META + ["path"])
+    rows = ok.select(SHARD_META + ["path", "offset", "stored_bytes", "stored_format"])
     rows = rows.append_column("key", pa.array([sample_key(i) for i in rows.column("image_id").to_pylist()],
                                               pa.string()))
     out_dir = Path(out_dir)
+    with SpoolReader(out_dir) as spool:
 
-    def load(row: dict[str, Any]) -> tuple[bytes, str]:
-        return (out_dir / row["path"]).read_bytes(), row["path"].rsplit(".", 1)[-1]
+        def load(row: dict[str, Any]) -> tuple[bytes, str]:
+            if row["offset"] is None:  # a file of its own (stored by a run with output_format files)
+                return (out_dir / row["path"]).read_bytes(), row["path"].rsplit(".", 1)[-1]
+            return spool.read(row["path"], row["offset"], row["stored_bytes"]), extension(row["stored_format"])
 
-    return write_shards(rows, load, out_dir / "shards", "shard", config.shard_size, config.output_format,
-                        SHARD_META, threads=config.workers,
-                        report=lambda line: print(line, file=sys.stderr))
+        return write_shards(rows, load, out_dir / "shards", "shard", config.shard_size, config.output_format,
+                            SHARD_META, threads=config.workers,
+                            report=lambda line: print(line, file=sys.stderr))
+
+
+def _in_shards(results: pa.Table, shards: ShardSummary, ext: str) -> pa.Table:
+    """`results` with each ok image's `path` and `offset` naming its place in the shards (in
+    image_id order, like the results); deterministic, unlike the spool's."""
+    ok = pc.equal(results.column("status"), OK).to_numpy(zero_copy_only=False)
+    at, missing = np.flatnonzero(ok), ~ok
+    which = np.zeros(results.num_rows, np.int32)
+    which[at] = np.repeat(np.arange(len(shards.shards), dtype=np.int32), [s.count for s in shards.shards])
+    names = pa.array([f"shards/{s.shard}.{ext}" for s in shards.shards], pa.string())
+    columns = {"path": names.take(pa.array(which, mask=missing)), "offset": pa.nulls(results.num_rows, pa.int64())}
+    if ext == "tar":
+        offsets = np.zeros(results.num_rows, np.int64)
+        offsets[at] = np.concatenate([np.asarray(s.offsets or (), np.int64) for s in shards.shards]
+                                     + [np.empty(0, np.int64)])
+        columns["offset"] = pa.array(offsets, mask=missing)
+    for name, column in columns.items():
+        results = results.set_column(results.schema.get_field_index(name), name, column)
+    return results
 
 
 def download_shard(rows: pa.Table | pa.RecordBatch, config: DownloadConfig, out_dir: Path,
@@ -141,11 +172,11 @@ def download_shard(rows: pa.Table | pa.RecordBatch, config: DownloadConfig, out_
 
 
 def _run_here(batches: Iterator[pa.RecordBatch], config: DownloadConfig, out_dir: Path, name: str,
-              hasher: Hasher | None, progress: Progress, every: bool) -> Totals:
+              hasher: Hasher | None, progress: Progress, every: bool, spool: bool = False) -> Totals:
     """Run in this process with journal `name`; resume from every journal or just this one."""
     with Journal(out_dir / "journal" / name, config.fsync_interval) as journal:
         done = done_hashes(journal_paths(out_dir) if every else [journal.path], config.retry)
-        runner = Runner(config, out_dir, journal, hasher, progress)
+        runner = Runner(config, out_dir, journal, hasher, progress, spool)
         runner.execute(batches, done)
     return runner.totals
 

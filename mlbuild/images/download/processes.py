@@ -43,8 +43,8 @@ def journal_name(index: int) -> str:
 
 
 def run_in_processes(batches: Iterator[pa.RecordBatch], done: np.ndarray, config: DownloadConfig,
-                     out_dir: Path, hasher: Hasher | None, progress: Counts) -> Totals:
-    """Download `batches` (minus `done`) on `config.process_count` worker processes."""
+                     out_dir: Path, hasher: Hasher | None, progress: Counts, spool: bool) -> Totals:
+    """Download `batches` (minus `done`) on `config.process_count` worker processes (`spool`: see Runner)."""
     try:
         pickle.dumps(hasher)
     except (pickle.PicklingError, AttributeError, TypeError) as err:
@@ -54,7 +54,7 @@ def run_in_processes(batches: Iterator[pa.RecordBatch], done: np.ndarray, config
     ctx = mp.get_context("spawn")  # fresh interpreters: safe with threads, same on every OS
     inbox, outbox = ctx.Queue(maxsize=2 * n), ctx.Queue()
     workers = [ctx.Process(target=_worker, daemon=True, name=f"mlbuild-download-{i}",
-                           args=(i, inbox, outbox, config.per_process(), out_dir, hasher, os.getpid()))
+                           args=(i, inbox, outbox, config.per_process(), out_dir, hasher, spool, os.getpid()))
                for i in range(n)]
     for worker in workers:
         worker.start()
@@ -138,13 +138,13 @@ class _Relay:
 
 
 def _worker(index: int, inbox: mp.Queue, outbox: mp.Queue, config: DownloadConfig, out_dir: Path,
-            hasher: Hasher | None, parent_pid: int) -> None:
+            hasher: Hasher | None, spool: bool, parent_pid: int) -> None:
     """Worker process: download batches from the inbox until a None arrives."""
     die_with_parent(parent_pid)
     try:
         relay = _Relay(outbox)
         with Journal(Path(out_dir) / "journal" / journal_name(index), config.fsync_interval) as journal:
-            runner = Runner(config, out_dir, journal, hasher, relay)
+            runner = Runner(config, out_dir, journal, hasher, relay, spool)
             runner.execute(iter(inbox.get, None), np.empty(0, dtype=np.uint64))
         relay.flush()
         outbox.put(("done", runner.totals))

@@ -53,9 +53,11 @@ RESULTS = pa.schema([
     pa.field("format", pa.string()),                     # Pillow format name: JPEG, PNG, ...
     pa.field("phash", pa.uint64()),                      # from the hasher, when one is given
     pa.field("path", pa.string()),                       # file relative to the output folder, ok only
+    pa.field("offset", pa.int64()),                      # of the image in `path` when that is a spool
     pa.field("stored_width", pa.int32()),                # the stored file's size (after resize), ok only
     pa.field("stored_height", pa.int32()),
     pa.field("stored_bytes", pa.int64()),
+    pa.field("stored_format", pa.string()),              # Pillow format name of the stored bytes
     pa.field("attempts", pa.int32(), nullable=False),
     pa.field("final_url", pa.string()),                  # after redirects
     pa.field("error", pa.string()),                      # short reason for a failure
@@ -77,9 +79,11 @@ class ImageResult:
     format: str | None = None
     phash: int | None = None
     path: str | None = None
+    offset: int | None = None
     stored_width: int | None = None
     stored_height: int | None = None
     stored_bytes: int | None = None
+    stored_format: str | None = None
     attempts: int = 0
     final_url: str | None = None
     error: str | None = None

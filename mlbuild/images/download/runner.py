@@ -30,6 +30,7 @@ from mlbuild.images.download.placeholders import load_placeholders
 from mlbuild.images.download.resize import Encoded
 from mlbuild.images.download.results import OK, ImageResult
 from mlbuild.images.download.run_settings import run_settings
+from mlbuild.images.download.spool import SpoolStore
 from mlbuild.images.download.state import not_done
 from mlbuild.images.download.store import ImageStore
 from mlbuild.images.download.validate import Hasher, check_body
@@ -101,13 +102,16 @@ class _Handoff:
 
 
 class Runner:
-    """Downloads batches into `out_dir`, recording every finished image in `journal`."""
+    """Downloads batches into `out_dir`, recording every finished image in `journal`.
+
+    Images are stored as files of their own, or with `spool` appended to the journal's spool
+    file (`spool.SpoolStore`: for downloads that end in shards)."""
 
     def __init__(self, config: DownloadConfig, out_dir: Path, journal: Journal,
-                 hasher: Hasher | None, progress: Counts) -> None:
+                 hasher: Hasher | None, progress: Counts, spool: bool = False) -> None:
         self.config, self.journal, self.hasher, self.progress = config, journal, hasher, progress
         self.rules = load_placeholders(config.placeholders)
-        self.store = ImageStore(out_dir, journal.path.stem)
+        self.store = (SpoolStore if spool else ImageStore)(out_dir, journal.path.stem)
         self.totals = Totals()
         self._finished: list[ImageResult] = []
         self._errors: list[BaseException] = []
@@ -214,5 +218,6 @@ class Runner:
             out, result.output = result.output, None
             if out is None:  # no resize: the original bytes
                 out = Encoded(body, result.format, result.width, result.height)
-            result.path = self.store.save(result.image_id, out.format, out.data)
-            result.stored_bytes, result.stored_width, result.stored_height = len(out.data), out.width, out.height
+            result.path, result.offset = self.store.save(result.image_id, out.format, out.data)
+            result.stored_bytes, result.stored_format = len(out.data), out.format
+            result.stored_width, result.stored_height = out.width, out.height

@@ -40,11 +40,15 @@ def file_stem(image_id: str) -> str:
     return stem
 
 
+def extension(fmt: str | None) -> str:
+    """The file extension of a Pillow format name (`bin` when unknown)."""
+    return EXTENSIONS.get(fmt or "", (fmt or "bin").lower())
+
+
 def image_relpath(image_id: str, fmt: str | None) -> str:
     """`images/abc/<stem>.<ext>`, relative to the output folder, with '/' separators."""
     digest = hashlib.sha256(image_id.encode("utf-8", "surrogatepass")).hexdigest()
-    ext = EXTENSIONS.get(fmt or "", (fmt or "bin").lower())
-    return f"images/{digest[:3]}/{file_stem(image_id)}.{ext}"
+    return f"images/{digest[:3]}/{file_stem(image_id)}.{extension(fmt)}"
 
 
 class ImageStore:
@@ -60,11 +64,12 @@ class ImageStore:
         self._tmp.mkdir(parents=True, exist_ok=True)
         self._counter = itertools.count()
 
-    def save(self, image_id: str, fmt: str | None, body: bytes) -> str:
-        """Write `body` as the image's file; returns its path relative to the output folder."""
+    def save(self, image_id: str, fmt: str | None, body: bytes) -> tuple[str, None]:
+        """Write `body` as the image's file; returns its path relative to the output folder (and
+        no offset: the file is the image's own, unlike `spool.SpoolStore`'s)."""
         rel = image_relpath(image_id, fmt)
         write_atomic(self.out_dir / rel, body, temp=self._tmp / f"{next(self._counter)}.part", fsync=False)
-        return rel
+        return rel, None
 
     def close(self) -> None:
         """Remove the private temp folder (only the temp files this store names)."""
