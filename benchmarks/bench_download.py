@@ -93,6 +93,12 @@ def serve(images: list[bytes], port_pipe, stop_event) -> None:
 PEAK_RSS: list[float] = []  # GiB, one per run_timed call
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_timed(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
     """Run a command to completion; (wall seconds, CPU seconds of it and its children, stdout).
 
@@ -196,10 +202,13 @@ def main() -> None:
                                                               WORK / "out-i2d", args.processes,
                                                               threads, ["--resize_mode", "no", *extra])))
     peaks: dict[str, list[float]] = {}
+    served: dict[str, list[float]] = {}  # the server's CPU ms per image during each run
     try:
         for _ in range(args.repeat):  # alternate tools so background load hits all alike
             for label, run in tools:
+                before = process_cpu(server.pid)
                 runs.setdefault(label, []).append(run())
+                served.setdefault(label, []).append(1000 * (process_cpu(server.pid) - before) / args.n)
                 peaks.setdefault(label, []).append(PEAK_RSS[-1])
     finally:
         stop.set()
@@ -207,6 +216,8 @@ def main() -> None:
     report(runs, args.n)
     for label, values in peaks.items():
         print(f"peak RSS of the largest process, {label}: {min(values):.2f}-{max(values):.2f} GiB")
+    for label, values in served.items():  # the same 2 cores serve the images: part of every tool's wall time
+        print(f"server CPU ms/image while serving {label}: {min(values):.2f}-{max(values):.2f}")
 
 
 def report(runs: dict[str, list[tuple[float, float, int]]], n: int) -> None:
