@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 from download_server import ImageServer, Page
 from PIL import Image, ImageOps
 
+from mlbuild.errors import MlbuildError
 from mlbuild.images.download.config import DownloadConfig
 from mlbuild.images.download.downloader import SHARD_META, download
 from mlbuild.images.download.inputs import InputList
@@ -273,6 +275,18 @@ def test_shard_downloads_spool_the_images_and_results_point_into_the_shards(serv
     rows = [r for r in pq.read_table(tmp_path / "files" / "results.parquet").to_pylist() if r["status"] == "ok"]
     assert all(r["offset"] is None and r["stored_format"] == r["format"] for r in rows)
     assert not (tmp_path / "files" / "spool").exists()
+
+
+def test_repacking_after_the_spool_was_deleted_is_one_clear_error(server, tmp_path):
+    cfg = config(output_format="webdataset", shard_size=4)
+    download(InputList(url_list(server, tmp_path / "urls.tsv")).batches(), cfg, tmp_path / "out")
+    shutil.rmtree(tmp_path / "out" / "spool")
+    again = download(InputList(url_list(server, tmp_path / "urls.tsv")).batches(), cfg, tmp_path / "out")
+    assert again.shards.count == len(IMAGES) + len(REFUSED)  # no size rules: all ok
+    assert all(s.skipped for s in again.shards.shards)  # nothing to read
+    other = config(output_format="webdataset", shard_size=3)  # every shard must be written again
+    with pytest.raises(MlbuildError, match=r"spool/local-0\.spool: ends before byte .* the journal records an image"):
+        download(InputList(url_list(server, tmp_path / "urls.tsv")).batches(), other, tmp_path / "out")
 
 
 def test_kill_9_while_spooling_then_rerun_gives_the_same_shards(server, tmp_path):

@@ -37,7 +37,8 @@ class SpoolStore:
         self._lock = threading.Lock()
 
     def save(self, image_id: str, fmt: str | None, body: bytes) -> tuple[str, int]:
-        """Append `body`; returns (spool path relative to the output folder, offset)."""
+        """Append `body`; returns (spool path relative to the output folder, offset). The id and
+        format are `ImageStore.save`'s arguments, unused here: the journal line records them."""
         with self._lock:  # reserve the range; threads then write their ranges side by side
             offset, self._end = self._end, self._end + len(body)
         view, at = memoryview(body), offset
