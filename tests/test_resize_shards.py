@@ -277,6 +277,20 @@ def test_shard_downloads_spool_the_images_and_results_point_into_the_shards(serv
     assert not (tmp_path / "files" / "spool").exists()
 
 
+def test_shards_and_results_are_the_same_bytes_with_one_or_two_processes(server, tmp_path):
+    listing = tmp_path / "urls.tsv"  # 300 rows: workers take 128 at a time
+    listing.write_text("".join(f"t:{k}\t{server.url('r/' + name)}\n" for k, name in enumerate(list(IMAGES) * 30)))
+    for n in (1, 2):
+        cfg = config(processes=n, resize_mode="keep_ratio", image_size=40, output_format="webdataset",
+                     shard_size=100)
+        download(InputList(listing).batches(), cfg, tmp_path / f"p{n}")
+    assert len(list((tmp_path / "p2" / "spool").glob("local-*.spool"))) == 2  # one per process
+    files = ["results.parquet", *(f"shards/{p.name}" for p in (tmp_path / "p1" / "shards").glob("*.tar"))]
+    assert len(files) == 4
+    for name in files:
+        assert (tmp_path / "p1" / name).read_bytes() == (tmp_path / "p2" / name).read_bytes(), name
+
+
 def test_repacking_after_the_spool_was_deleted_is_one_clear_error(server, tmp_path):
     cfg = config(output_format="webdataset", shard_size=4)
     download(InputList(url_list(server, tmp_path / "urls.tsv")).batches(), cfg, tmp_path / "out")
