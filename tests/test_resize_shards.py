@@ -213,41 +213,55 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def killed_at(args: list[str], out: Path, where: str, at: int, when: str) -> None:
-    """Run `mlbuild download` in a subprocess that kills itself at call `at` of `where`."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-           "KILL_IN": where, "KILL_AT": str(at), "KILL_WHEN": when}
+PYTHONPATH = {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+
+
+def shard_args(server: ImageServer, tmp_path: Path) -> list[str]:
+    """`mlbuild download` arguments: the test list, resized, into WebDataset shards of 3."""
+    return [str(url_list(server, tmp_path / "urls.tsv")), "--processes", "1", "--max-attempts", "1",
+            "--resize-mode", "shorter_side", "--image-size", "32", "--min-image-size", "16",
+            "--max-aspect-ratio", "5", "--output-format", "webdataset", "--shard-size", "3"]
+
+
+def cli_download(args: list[str], out: Path, kill: tuple[str, int, str] | None = None) -> None:
+    """Run `mlbuild download` in a subprocess; with `kill` = (where, at, when) it kills itself at
+    call `at` of `where`, before or after the real call."""
+    if kill is None:
+        run = subprocess.run([sys.executable, "-m", "mlbuild", "download", *args, "--out", str(out)],
+                             env={**os.environ, **PYTHONPATH}, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        return
+    where, at, when = kill
+    env = {**os.environ, **PYTHONPATH, "KILL_IN": where, "KILL_AT": str(at), "KILL_WHEN": when}
     killed = subprocess.run([sys.executable, "-c", KILLER, "download", *args, "--out", str(out)],
                             env=env, capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
 
 
+def assert_same_outputs(a: Path, b: Path) -> None:
+    """The same shards (4 of them, nothing half-written left) and the same results.parquet."""
+    names = sorted(p.name for p in (a / "shards").glob("*.tar"))
+    assert names == sorted(p.name for p in (b / "shards").glob("*.tar")) and len(names) == 4
+    for name in names:
+        assert (a / "shards" / name).read_bytes() == (b / "shards" / name).read_bytes()
+    assert not list((b / "shards").glob(".partial/*"))
+    keys = [k for p in sorted((b / "shards").glob("*.tar")) for k in tar_samples([p])]
+    assert len(keys) == len(set(keys)) == len(IMAGES)
+    # results point into the shards: the same places, whether a shard was written now or kept
+    assert (a / "results.parquet").read_bytes() == (b / "results.parquet").read_bytes()
+
+
 def test_kill_9_while_writing_shards_then_rerun_gives_the_same_shards(server, tmp_path):
-    listing = url_list(server, tmp_path / "urls.tsv")
-    args = [str(listing), "--processes", "1", "--max-attempts", "1", "--resize-mode", "shorter_side",
-            "--image-size", "32", "--min-image-size", "16", "--max-aspect-ratio", "5",
-            "--output-format", "webdataset", "--shard-size", "3"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    whole = subprocess.run([sys.executable, "-m", "mlbuild", "download", *args, "--out", str(tmp_path / "a")],
-                           env=env, capture_output=True, text=True)
-    assert whole.returncode == 0, whole.stderr
-    killed_at(args, tmp_path / "b", "mlbuild.images.shard_writer.write_member", 9, "before")
+    args = shard_args(server, tmp_path)
+    cli_download(args, tmp_path / "a")
+    cli_download(args, tmp_path / "b", kill=("mlbuild.images.shard_writer.write_member", 9, "before"))
     shards_b = tmp_path / "b" / "shards"
     assert [p.name for p in sorted(shards_b.glob("*.tar"))] == ["shard-00000.tar"]  # the torn one is a .part
     assert list((shards_b / ".partial").glob("shard-00001.tar.part"))
     hits = server.hit_count("r/huge")
-    again = subprocess.run([sys.executable, "-m", "mlbuild", "download", *args, "--out", str(tmp_path / "b")],
-                           env=env, capture_output=True, text=True)
-    assert again.returncode == 0, again.stderr
+    cli_download(args, tmp_path / "b")
     assert server.hit_count("r/huge") == hits  # nothing downloaded again
-    names = sorted(p.name for p in (tmp_path / "a" / "shards").glob("*.tar"))
-    assert names == sorted(p.name for p in shards_b.glob("*.tar")) and len(names) == 4
-    for name in names:
-        assert (tmp_path / "a" / "shards" / name).read_bytes() == (shards_b / name).read_bytes()
-    keys = [k for p in sorted(shards_b.glob("*.tar")) for k in tar_samples([p])]
-    assert len(keys) == len(set(keys)) == len(IMAGES)
-    # results point into the shards: the same places, whether a shard was written now or kept
-    assert (tmp_path / "a" / "results.parquet").read_bytes() == (tmp_path / "b" / "results.parquet").read_bytes()
+    assert_same_outputs(tmp_path / "a", tmp_path / "b")
 
 
 def test_shard_downloads_spool_the_images_and_results_point_into_the_shards(server, tmp_path):
@@ -304,27 +318,16 @@ def test_repacking_after_the_spool_was_deleted_is_one_clear_error(server, tmp_pa
 
 
 def test_kill_9_while_spooling_then_rerun_gives_the_same_shards(server, tmp_path):
-    listing = url_list(server, tmp_path / "urls.tsv")
-    args = [str(listing), "--processes", "1", "--max-attempts", "1", "--resize-mode", "shorter_side",
-            "--image-size", "32", "--min-image-size", "16", "--max-aspect-ratio", "5",
-            "--output-format", "webdataset", "--shard-size", "3"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    for out in ("a", "b"):
-        if out == "b":  # the 5th image's bytes are in the spool, its journal line is not written
-            killed_at(args, tmp_path / "b", "mlbuild.images.download.spool:SpoolStore.save", 5, "after")
-            journaled = [r for r in read_journal(tmp_path / "b" / "journal" / "local-0.jsonl").to_pylist()
-                         if r["status"] == "ok"]
-            spooled = (tmp_path / "b" / "spool" / "local-0.spool").stat().st_size
-            assert spooled > sum(r["stored_bytes"] for r in journaled) and len(journaled) < len(IMAGES)
-        run = subprocess.run([sys.executable, "-m", "mlbuild", "download", *args, "--out", str(tmp_path / out)],
-                             env=env, capture_output=True, text=True)
-        assert run.returncode == 0, run.stderr
-    names = sorted(p.name for p in (tmp_path / "a" / "shards").glob("*.tar"))
-    assert names == sorted(p.name for p in (tmp_path / "b" / "shards").glob("*.tar")) and len(names) == 4
-    for name in names:
-        assert (tmp_path / "a" / "shards" / name).read_bytes() == (tmp_path / "b" / "shards" / name).read_bytes()
-    assert not list((tmp_path / "b" / "shards").glob(".partial/*"))
-    assert (tmp_path / "a" / "results.parquet").read_bytes() == (tmp_path / "b" / "results.parquet").read_bytes()
+    args = shard_args(server, tmp_path)
+    cli_download(args, tmp_path / "a")
+    # the 5th image's bytes are in the spool, its journal line is not written
+    cli_download(args, tmp_path / "b", kill=("mlbuild.images.download.spool:SpoolStore.save", 5, "after"))
+    journaled = [r for r in read_journal(tmp_path / "b" / "journal" / "local-0.jsonl").to_pylist()
+                 if r["status"] == "ok"]
+    spooled = (tmp_path / "b" / "spool" / "local-0.spool").stat().st_size
+    assert spooled > sum(r["stored_bytes"] for r in journaled) and len(journaled) < len(IMAGES)
+    cli_download(args, tmp_path / "b")
+    assert_same_outputs(tmp_path / "a", tmp_path / "b")
 
 
 def test_a_long_image_id_gets_a_pax_member_name(server, tmp_path):
