@@ -289,6 +289,13 @@ def test_shard_downloads_spool_the_images_and_results_point_into_the_shards(serv
     rows = [r for r in pq.read_table(tmp_path / "files" / "results.parquet").to_pylist() if r["status"] == "ok"]
     assert all(r["offset"] is None and r["stored_format"] == r["format"] for r in rows)
     assert not (tmp_path / "files" / "spool").exists()
+    files = {r["image_id"]: (tmp_path / "files" / r["path"]).read_bytes() for r in rows}
+    # the same folder packed into shards later: from the image files, nothing downloaded again
+    download(InputList(url_list(server, tmp_path / "urls.tsv")).batches(), config(output_format="webdataset"),
+             tmp_path / "files")
+    samples = tar_samples(sorted((tmp_path / "files" / "shards").glob("*.tar")))
+    assert {i: samples[sample_key(i)][EXTENSIONS[fmt]] for i, fmt in
+            ((r["image_id"], r["stored_format"]) for r in rows)} == files
 
 
 def test_shards_and_results_are_the_same_bytes_with_one_or_two_processes(server, tmp_path):
