@@ -55,6 +55,19 @@ def test_an_images_tags_are_context_for_each_other():
     assert with_ball[0].mappings[0].synset == "bat.n.05" and with_cave[0].mappings[0].synset == "bat.n.01"
 
 
+def test_tag_answers_do_not_depend_on_the_worker_count(monkeypatch):
+    from mlbuild.classes.mapping import fanout
+
+    monkeypatch.setattr(fanout, "MIN_PARALLEL", 1)   # fork even for this short list
+    tags = ["#bat", "#baseball", "#mouse", "keyboard", "laptop", "#dogsandcats", "#tbt", "Red fox", "#party",
+            "crane", "forklift", "#goldenretriever", "Bicycle helmet", "apple", "#instagood", "Slow cooker"]
+    tagger = TagMapper()
+    one = tagger.map_all(tags, workers=1)
+    assert any(m.runner_up for t in one for m in t.mappings)   # the second pass re-decides some of them
+    assert tagger.map_all(tags, workers=2) == one
+    assert tagger.map_all(tags, workers=3) == one
+
+
 def test_a_sources_names_are_mapped_jointly():
     found = normalize.map_source_classes("s", "name", ["mouse", "keyboard", "laptop", "remote"])
     assert found.wnids[0] == wordnet.load().synset("mouse.n.04").wnid

@@ -18,7 +18,9 @@ The image gives B when log(score B / score A) plus the sum over its other tags o
 minus log(factors for A) is above 0. The pair terms depend on two tags only, so they are computed for
 the whole source at once as sparse matrix products (tag senses x stems times stems x tags), and each
 image only sums looked-up terms: numpy over (image, tag, other tag) rows, no Python loop over images
-or tag sets. Stems that the context of more than STEM_MAX_TAGS of the source's tags contain (`small`,
+or tag sets. Only the rows that could switch are summed: those whose log ratio plus their number of
+other tags times the tag's largest pair term is above 0 (most ambiguous tags have a clear answer).
+Stems that the context of more than STEM_MAX_TAGS of the source's tags contain (`small`,
 `used`) carry no evidence and are left out, which keeps the products sparse.
 """
 from __future__ import annotations
@@ -38,6 +40,7 @@ from mlbuild.classes.mapping.names import COMPOUND_CONTEXT_WEIGHT, CONTEXT_WEIGH
 
 STEM_MAX_TAGS = 50
 MAX_IMAGE_TAGS = 100   # an image with more distinct tags is a tag dump, not a description: no image context
+BOUND_SLACK = 1e-6     # a row whose best possible sum stays below -BOUND_SLACK cannot switch, rounding aside
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,9 @@ def switched(senses: TagSenses, terms: sparse.csr_matrix, image: np.ndarray, tag
     starts = np.flatnonzero(np.r_[True, image[1:] != image[:-1]])
     size = np.diff(np.r_[starts, len(image)])
     group = np.repeat(np.arange(len(starts)), size)
-    ambiguous = np.flatnonzero(senses.ambiguous[tag] & (size[group] <= MAX_IMAGE_TAGS))
+    others = size[group] - 1
+    ambiguous = np.flatnonzero(senses.ambiguous[tag] & (others < MAX_IMAGE_TAGS)
+                               & (senses.log_ratio[tag] + others * _best_term(terms)[tag] > -BOUND_SLACK))
     if not len(ambiguous):
         return np.zeros(len(tag), bool)
     # every (ambiguous row, other row of its image) pair
@@ -181,6 +186,12 @@ def switched(senses: TagSenses, terms: sparse.csr_matrix, image: np.ndarray, tag
     out = np.zeros(len(tag), bool)
     out[ambiguous] = total[ambiguous] > 0
     return out
+
+
+def _best_term(terms: sparse.csr_matrix) -> np.ndarray:
+    """Per tag, the largest term any other tag can give it (0 when none is positive): with n other
+    tags, an image adds at most n times that to the tag's log ratio."""
+    return np.maximum(terms.max(axis=1).toarray().ravel(), 0.0)
 
 
 def _lookup(matrix: sparse.csr_matrix, row: np.ndarray, col: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from pathlib import Path
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.coherence import ListContext
+from mlbuild.classes.mapping.fanout import map_chunked
 from mlbuild.classes.mapping.lexicon import Lexicon
 from mlbuild.classes.mapping.names import Context, Mapping, NameMapper
 from mlbuild.errors import InputError
@@ -61,7 +62,7 @@ class Segmenter:
         self.split = lru_cache(maxsize=50_000)(self._split)
 
     @cached_property
-    def _forms(self) -> dict[str, tuple[float, str]]:
+    def forms(self) -> dict[str, tuple[float, str]]:
         """Squashed form -> (cost, words as written in the lemma with spaces)."""
         forms: dict[str, tuple[float, str]] = {}
         counts: dict[str, int] = {}
@@ -100,11 +101,11 @@ class Segmenter:
         return tuple(out)
 
     def _cost(self, piece: str) -> tuple[float, str]:
-        if piece in self._forms:
-            return self._forms[piece]
-        bases = [b for b in self.lex.noun_forms(piece)[1:] if b in self._forms]
+        if piece in self.forms:
+            return self.forms[piece]
+        bases = [b for b in self.lex.noun_forms(piece)[1:] if b in self.forms]
         if bases:
-            return self._forms[bases[0]][0] + INFLECTION_COST, piece
+            return self.forms[bases[0]][0] + INFLECTION_COST, piece
         return _unknown_cost(len(piece)), piece
 
 
@@ -154,14 +155,22 @@ class TagMapper:
         return [self.map(tag, [w for j, ws in enumerate(words) if j != i for w in ws], coherence, first[i])
                 for i, tag in enumerate(tags)]
 
-    def map_all(self, tags: Sequence[str]) -> list[TagMapping]:
-        """Map a source's tags: each alone, then with the senses chosen for all of them as coherence."""
-        first = [self.map(tag) for tag in tags]
+    def map_all(self, tags: Sequence[str], workers: int = 1) -> list[TagMapping]:
+        """Map a source's tags: each alone, then with the senses chosen for all of them as coherence
+        (the tags that had a runner-up sense). `workers` processes share long lists (0: one per core);
+        the answers do not depend on their number."""
+        self.names.lex.load_indexes()
+        self.segmenter.forms  # noqa: B018 - built before workers fork, so they share it
+        first = map_chunked(_alone, tags, self, workers)
         coherence = self.names.list_context(tags, [m for f in first for m in f.mappings])
         if coherence is None:
             return first
-        return [self.map(tag, (), coherence, f) if any(m.runner_up for m in f.mappings) else f
-                for tag, f in zip(tags, first)]
+        redo = [i for i, f in enumerate(first) if any(m.runner_up for m in f.mappings)]
+        again = map_chunked(_coherent, [(tags[i], first[i]) for i in redo], (self, coherence), workers)
+        out = list(first)
+        for i, found in zip(redo, again):
+            out[i] = found
+        return out
 
     def _group(self, words: tuple[str, ...]) -> tuple[str, ...]:
         """Group words left to right into the longest noun lemma phrases; lone non-nouns stay single
@@ -174,6 +183,17 @@ class TagMapper:
                     i += size
                     break
         return tuple(p for p in out if not p.isdigit())
+
+
+def _alone(tags: Sequence[str], mapper: TagMapper) -> list[TagMapping]:
+    """First pass of `map_all` over a chunk: each tag alone."""
+    return [mapper.map(tag) for tag in tags]
+
+
+def _coherent(todo: Sequence[tuple[str, TagMapping]], shared: tuple[TagMapper, ListContext]) -> list[TagMapping]:
+    """Second pass of `map_all` over a chunk of (tag, first answer): with the list's coherence."""
+    mapper, coherence = shared
+    return [mapper.map(tag, (), coherence, first) for tag, first in todo]
 
 
 def _mixed_case(part: str) -> bool:
