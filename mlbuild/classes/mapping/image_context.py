@@ -34,6 +34,7 @@ import numpy as np
 from scipy import sparse
 
 from mlbuild._util.arrays import range_positions
+from mlbuild._util.memory import paused_gc
 from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.lexicon import Lexicon
 from mlbuild.classes.mapping.names import COMPOUND_CONTEXT_WEIGHT, CONTEXT_WEIGHT, MAX_CONTEXT_OVERLAP
@@ -83,6 +84,11 @@ def tag_senses(lex: Lexicon, wnids: Sequence[str | None], scores: Sequence[float
 
 def features(lex: Lexicon, senses: TagSenses) -> Features:
     """The stems, words and compounds of every tag and of its two senses."""
+    with paused_gc():
+        return _features(lex, senses)
+
+
+def _features(lex: Lexicon, senses: TagSenses) -> Features:
     n = len(senses.answer)
     own = [frozenset(text.stem(w) for w in ws) for ws in senses.words]
     stems = [own[i] | (lex.gloss_stems(int(r)) if r >= 0 else frozenset()) for i, r in enumerate(senses.answer)]

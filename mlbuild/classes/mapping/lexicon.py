@@ -24,6 +24,7 @@ from mlbuild.classes.wordnet.graph import NOUN_SUFFIXES
 IS_A = ("hypernym", "instance_hypernym")
 ALL_RELATIONS = wordnet_module.RELATIONS
 _GLOSS_WORD_LIMIT = 40
+_INFLECTED_ENDS = frozenset(old[-1] for old, _ in NOUN_SUFFIXES)   # a noun suffix ends a form with these
 MORPH_BESIDE_EXACT = 0.2   # `Glasses`: spectacles before several glasses (the exact lemma is the name)
 
 
@@ -69,6 +70,7 @@ class Lexicon:
         self.wn = wn or wordnet_module.load()
         self.other_pos = other_pos if other_pos is not None else wordlist.load()
         self.candidates = lru_cache(maxsize=100_000)(self._candidates)
+        self.is_word = lru_cache(maxsize=100_000)(self._is_word)
         self.lineage = lru_cache(maxsize=50_000)(self._lineage)
         self.gloss_stems = lru_cache(maxsize=100_000)(self._gloss_stems)
         self.ancestors = lru_cache(maxsize=400_000)(self._ancestors)
@@ -90,7 +92,7 @@ class Lexicon:
     @cached_property
     def synsets(self) -> list[Synset]:
         """Every synset by row (one column-wise read, ~0.5 s)."""
-        return self.wn.synsets(list(range(len(self.wn))))
+        return self.wn.synsets()
 
     @cached_property
     def noun_keys(self) -> dict[str, bool]:
@@ -115,8 +117,9 @@ class Lexicon:
         indptr, _ = self.wn.relation("instance_hypernym")
         return np.diff(indptr) > 0
 
-    def is_word(self, word: str) -> bool:
-        """True if the form is a WordNet 3.0 word of any part of speech (after noun morphology)."""
+    def _is_word(self, word: str) -> bool:
+        """True if the form is a WordNet 3.0 word of any part of speech (after noun morphology;
+        cached per form as `is_word`)."""
         return bool(self.wn.morphy(word)) or word in self.other_pos
 
     def is_common_word(self, word: str) -> bool:
@@ -126,6 +129,8 @@ class Lexicon:
     def noun_forms(self, key: str) -> list[str]:
         """The key and its noun base forms (rules and exceptions, applied to the last word)."""
         head, sep, last = key.rpartition("_")
+        if last[-1:] not in _INFLECTED_ENDS and last not in self.wn.exceptions:
+            return [key]
         prefix = head + sep
         bases = self.wn.exceptions.get(last) or [last[: -len(old)] + new for old, new in NOUN_SUFFIXES
                                                  if last.endswith(old)]

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from mlbuild._util.memory import paused_gc
 from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.coherence import ListContext
 from mlbuild.classes.mapping.compounds import Head, head_noun, namespace_prefixes, specific_hyponyms
@@ -162,6 +163,10 @@ class NameMapper:
 
     def map_all(self, names: Sequence[str], contexts: Sequence[Context | None] | None = None) -> list[Mapping]:
         """Map a list; namespace prefixes (`Ford ...`) are learnt from the list itself."""
+        with paused_gc():
+            return self._map_all(names, contexts)
+
+    def _map_all(self, names: Sequence[str], contexts: Sequence[Context | None] | None) -> list[Mapping]:
         namespaces = self.namespaces_of(names)
         contexts = [c or Context() for c in contexts] if contexts else [Context()] * len(names)
         first = [self.map(n, c, namespaces) for n, c in zip(names, contexts)]

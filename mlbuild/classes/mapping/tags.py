@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 
+from mlbuild._util.memory import paused_gc
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.coherence import ListContext
@@ -159,6 +160,10 @@ class TagMapper:
         """Map a source's tags: each alone, then with the senses chosen for all of them as coherence
         (the tags that had a runner-up sense). `workers` processes share long lists (0: one per core);
         the answers do not depend on their number."""
+        with paused_gc():
+            return self._map_all(tags, workers)
+
+    def _map_all(self, tags: Sequence[str], workers: int) -> list[TagMapping]:
         self.names.lex.load_indexes()
         self.segmenter.forms  # noqa: B018 - built before workers fork, so they share it
         first = map_chunked(_alone, tags, self, workers)

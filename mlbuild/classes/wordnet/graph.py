@@ -111,12 +111,13 @@ class WordNet:
         name, lex, lemmas, counts, gloss = (self._table.column(c)[row].as_py() for c in _SYNSET_COLUMNS)
         return Synset(row, self.wnid(row), name, lex, tuple(lemmas), tuple(counts), gloss)
 
-    def synsets(self, rows: list[int]) -> list[Synset]:
-        """Many synsets by row, read column-wise."""
-        part = self._table.take(pa.array(rows, pa.int64()))
+    def synsets(self, rows: list[int] | None = None) -> list[Synset]:
+        """Many synsets by row (every synset when rows is None), read column-wise."""
+        part = self._table if rows is None else self._table.take(pa.array(rows, pa.int64()))
+        rows = list(range(len(self))) if rows is None else rows
         cols = [part.column(c).to_pylist() for c in _SYNSET_COLUMNS]
-        return [Synset(row, self.wnid(row), name, lex, tuple(lemmas), tuple(counts), gloss)
-                for row, name, lex, lemmas, counts, gloss in zip(rows, *cols)]
+        return [Synset(row, wnid_of(offset), name, lex, tuple(lemmas), tuple(counts), gloss)
+                for row, offset, name, lex, lemmas, counts, gloss in zip(rows, self.offsets[rows].tolist(), *cols)]
 
     def relation(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """CSR (indptr, targets) of a relation: targets of row r are targets[indptr[r]:indptr[r+1]]."""
