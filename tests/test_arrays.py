@@ -1,10 +1,11 @@
-"""stable_argsort against numpy's stable argsort on every path; range_positions by example."""
+"""stable_argsort against numpy's stable argsort on every path, unique_inverse against np.unique;
+range_positions by example."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mlbuild._util.arrays import range_positions, stable_argsort
+from mlbuild._util.arrays import range_positions, stable_argsort, unique_inverse
 
 
 @pytest.mark.parametrize("values", [
@@ -15,6 +16,16 @@ from mlbuild._util.arrays import range_positions, stable_argsort
     np.random.default_rng(0).integers(0, 50, 1000).astype(np.int32)])
 def test_stable_argsort_equals_numpy_stable_argsort(values):
     assert stable_argsort(values).tolist() == np.argsort(values, kind="stable").tolist()
+
+
+@pytest.mark.parametrize("values", [
+    np.array([], np.int64), np.array([7], np.int64), np.array([5, 3, 5, 0, 3, 3, 9], np.int64),
+    np.repeat(np.arange(100, dtype=np.int64), 3) * 1000 + np.random.default_rng(1).integers(0, 4, 300),
+    np.random.default_rng(2).integers(-5, 50, 1000)])
+def test_unique_inverse_equals_numpy_unique(values):
+    distinct, inverse = unique_inverse(values)
+    expected, expected_inverse = np.unique(values, return_inverse=True)
+    assert distinct.tolist() == expected.tolist() and inverse.tolist() == expected_inverse.ravel().tolist()
 
 
 def test_range_positions_lists_each_range_in_order():

@@ -28,6 +28,18 @@ def stable_argsort(values: np.ndarray) -> np.ndarray:
     return (keys & np.uint64((1 << bits) - 1)).astype(np.int64)
 
 
+def unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(values, return_inverse=True)` of integers through `stable_argsort` (near-linear on
+    runs of sorted values, where np.unique's quicksort is not): the sorted distinct values, and
+    the position of each value among them (int64)."""
+    order = stable_argsort(values)
+    ordered = values[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]] if len(values) else np.zeros(0, bool)
+    inverse = np.empty(len(values), np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse
+
+
 def sorted_members(keys: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """Mask of keys present in a sorted array (a binary search per key: cheaper than np.isin's sort
     of both when the set is sorted already)."""

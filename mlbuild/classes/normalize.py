@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlbuild._util.arrays import unique_inverse
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes import wordnet
 from mlbuild.classes.closure import Closure
@@ -161,7 +162,7 @@ def with_image_context(classes: SourceClasses, image_row: np.ndarray, class_code
     where they switch an ambiguous tag to its runner-up sense, the row gets the code of a class
     added for that (`add_runner_ups`). Columnar over the distinct (image, class) pairs."""
     n = max(len(classes.ids), 1)
-    pairs, inverse = np.unique(image_row.astype(np.int64) * n + class_code, return_inverse=True)
+    pairs, inverse = unique_inverse(image_row.astype(np.int64) * n + class_code)
     code = pairs % n
     if classes.kind == "tag" and len(pairs):
         switch = _switched(classes, pairs // n, code)
