@@ -98,15 +98,15 @@ def _features(lex: Lexicon, senses: TagSenses) -> Features:
         a, b = int(senses.answer[i]), int(senses.runner_up[i])
         ga, gb = lex.gloss_stems(a) - own[i], lex.gloss_stems(b) - own[i]
         only_a[i], only_b[i] = ga - gb, gb - ga
-        partners = _compound_partners(lex).get("_".join(senses.words[i]), ())
+        partners = [(word, [c for c, *_ in lex.wn.sense_rows(key)])
+                    for word, key in _compound_partners(lex).get("_".join(senses.words[i]), ())]
         comp_a[i], comp_b[i] = _under(lex, partners, a), _under(lex, partners, b)
     return Features(stems, [frozenset(ws) for ws in senses.words], (only_a, only_b), (comp_a, comp_b))
 
 
-def _under(lex: Lexicon, partners: Sequence[tuple[str, str]], row: int) -> frozenset[str]:
-    """The partner words whose compound lemma has a sense at or below row."""
-    return frozenset(word for word, key in partners
-                     if any(c == row or row in lex.ancestors(c) for c, *_ in lex.wn.sense_rows(key)))
+def _under(lex: Lexicon, partners: Sequence[tuple[str, list[int]]], row: int) -> frozenset[str]:
+    """The partner words whose compound lemma (given by its sense rows) has a sense at or below row."""
+    return frozenset(word for word, rows in partners if any(c == row or row in lex.ancestors(c) for c in rows))
 
 
 @lru_cache(maxsize=2)
