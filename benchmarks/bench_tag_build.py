@@ -9,7 +9,8 @@ ids, each image with 1-5 labels (3 on average) drawn uniformly from `--distinct`
 `tags.csv`, and as many ImageNet-21k WNIDs in `wnids.csv` (the same draw, value i -> WNID i). Uniform
 draws are the hard case for per-image context: almost every image has a tag set of its own. Both
 are built by `mlbuild build` (no download, no dedup) in their own process, one after the other;
-the script prints wall time and the build's stage timings (`build.json`) of each, the mapping cost
+the script prints wall and CPU time (the build's and its workers') and the build's stage timings
+(`build.json`) of each, the difference of CPU times, the mapping cost
 (normalize with tags minus normalize with WNIDs, and its image-context part), and that cost as a
 share of the full-scale build's wall time (`--full-build-seconds`, the figure in docs/benchmarks.md).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -69,15 +71,22 @@ def generate(folder: Path, data: Path, images: int, distinct: int) -> None:
 
 
 def run_build(folder: Path, name: str) -> dict:
-    """Wall seconds and build.json timings/counts of one build in a fresh process."""
+    """Wall and CPU seconds (the build and its workers) and build.json timings/counts of one build
+    in a fresh process."""
     out = folder / f"out-{name}"
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     subprocess.run([sys.executable, "-m", "mlbuild", "build", str(folder / f"{name}.toml"), "--out", str(out),
                     "--no-resume"], check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
     summary = json.loads((out / "build.json").read_text())
-    return {"wall_s": round(wall, 1), "timings": summary["timings"],
+    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "timings": summary["timings"],
             "counts": summary["counts"]["sources"][name]}
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes (and the workers they waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def image_context_seconds(folder: Path) -> float:
@@ -117,6 +126,7 @@ def main() -> None:
     cost = tags["timings"]["normalize"] - wnid["timings"]["normalize"]
     print(json.dumps({"images": args.images, "distinct": args.distinct, "wnids": wnid, "tags": tags,
                       "image_context_s": round(context, 2), "mapping_cost_s": round(cost, 2),
+                      "build_cpu_difference_s": round(tags["cpu_s"] - wnid["cpu_s"], 1),
                       "mapping_cost_vs_wnid_build": round(cost / wnid["wall_s"], 3),
                       "mapping_cost_vs_full_build": round(cost / args.full_build_seconds, 3)}, indent=1))
 
