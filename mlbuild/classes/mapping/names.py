@@ -213,18 +213,8 @@ class NameMapper:
                own: tuple[str, ...] = ()) -> _Weighed:
         """Every candidate's weight; `own` are the words being mapped (default: the whole base)."""
         rows = [c.row for c in candidates]
-        weights = np.array([c.prior for c in candidates])
-        weights *= [LEXNAME_PRIOR.get(self.lex.synsets[r].lexname, 0.3) for r in rows]
-        weights *= np.where(self.lex.is_instance[rows], INSTANCE_WEIGHT, 1.0)
-        if _lowercase_head(parsed.base_text):
-            weights *= [PROPER_CASE_WEIGHT if c.lemma != c.lemma.lower() else 1.0 for c in candidates]
-        if self._vocab is not None:
-            weights *= np.where(self._vocab[rows], VOCAB_WEIGHT,
-                                np.where(self._vocab_above[rows], VOCAB_ANCESTOR_WEIGHT, 1.0))
-        head = np.array([self.lex.synsets[c.row].lemmas[0] == c.lemma for c in candidates])
-        if self._frequent is not None:
-            weights *= np.where(self._frequent[rows] & head, FREQUENT_WEIGHT, 1.0)
-        weights *= np.where(head, HEAD_LEMMA_WEIGHT, 1.0)
+        lower = _lowercase_head(parsed.base_text)
+        weights = np.array([self._prior(c, lower) for c in candidates])
         weights *= self._fruit_over_plant(rows, parsed, context)
         qualifier = self._qualifier_strength(rows, parsed.qualifier)
         if qualifier.size and qualifier.max() > 0:   # a hard constraint: only the best-matching senses stay
@@ -245,6 +235,21 @@ class NameMapper:
             if context.coherence.cased and parsed.base_text[:1].isupper():
                 weights *= [1.0 if c.lemma[:1].isupper() else PROPER_CASE_WEIGHT for c in candidates]
         return _Weighed(candidates, weights, qualifier, hierarchy)
+
+    def _prior(self, cand: Candidate, lowercase_head: bool) -> float:
+        """The evidence a candidate carries by itself: sense, lexname, instance, case, visual and
+        head-lemma priors (scalar products: a few candidates cost less than an array operation)."""
+        row, syn = cand.row, self.lex.synsets[cand.row]
+        weight = cand.prior * LEXNAME_PRIOR.get(syn.lexname, 0.3)
+        weight *= INSTANCE_WEIGHT if self.lex.is_instance[row] else 1.0
+        if lowercase_head:
+            weight *= PROPER_CASE_WEIGHT if cand.lemma != cand.lemma.lower() else 1.0
+        if self._vocab is not None and self._vocab_above is not None:
+            weight *= VOCAB_WEIGHT if self._vocab[row] else VOCAB_ANCESTOR_WEIGHT if self._vocab_above[row] else 1.0
+        head = syn.lemmas[0] == cand.lemma
+        if self._frequent is not None:
+            weight *= FREQUENT_WEIGHT if self._frequent[row] and head else 1.0
+        return weight * (HEAD_LEMMA_WEIGHT if head else 1.0)
 
     def _compound_context(self, rows: list[int], own: tuple[str, ...], words: tuple[str, ...]) -> np.ndarray:
         """Senses above a lemma that a context word forms with the name (`#bat` beside `#baseball`:
