@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mlbuild._util.arrays import unique_inverse
+from mlbuild._util.memory import paused_gc
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes import wordnet
 from mlbuild.classes.closure import Closure
@@ -133,7 +134,14 @@ def _by_name(ids: list[str], pairs: list[tuple], scores: list[float | None], kno
 
 def _mapped_names(out: SourceClasses, ids: list[str], kind: str, described: dict[str, str] | None,
                   workers: int) -> SourceClasses:
-    """Names or tags mapped as one list (jointly disambiguated), with scores and runner-ups."""
+    """Names or tags mapped as one list (jointly disambiguated), with scores and runner-ups (the
+    cyclic GC paused, see `mlbuild._util.memory`)."""
+    with paused_gc():
+        return _mapped(out, ids, kind, described, workers)
+
+
+def _mapped(out: SourceClasses, ids: list[str], kind: str, described: dict[str, str] | None,
+            workers: int) -> SourceClasses:
     from mlbuild.classes.mapping import NameMapper, TagMapper, concepts, map_classes
 
     mapper = NameMapper()
