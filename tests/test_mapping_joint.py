@@ -109,6 +109,31 @@ def test_specific_hyponym_before_the_head_noun(mapper, name, synset, method):
     assert (found.synset, found.method) == (synset, method)
 
 
+def test_reviewed_multiword_equivalents_before_the_head_noun(mapper):
+    found = {m.name: m for m in map_names(["Slow cooker", "Tablet computer", "Pressure cooker"])}
+    assert (found["Slow cooker"].synset, found["Slow cooker"].method) == ("crock_pot.n.01", "equivalent")
+    assert found["Tablet computer"].synset == "hand-held_computer.n.01"
+    assert found["Pressure cooker"].synset == "pressure_cooker.n.01"          # a lemma: the table is not asked
+    tags = map_names(["#slowcooker", "#TabletComputer"], tags=True)
+    assert [m.synset for m in tags] == ["crock_pot.n.01", "hand-held_computer.n.01"]
+    assert NameMapper(equivalents={}).map("Slow cooker").synset == "cooker.n.01"   # without it: the head noun
+
+
+def test_equivalents_are_extendable_and_checked(tmp_path: Path, wn):
+    source, extra, out = tmp_path / "n.txt", tmp_path / "eq.csv", tmp_path / "o.csv"
+    source.write_text("Slow cooker\nSmart phone\n", encoding="utf-8")
+    extra.write_text("name,wnid,note\nsmart phone,n02992529,a cellular telephone (WordNet 3.0 predates the word)\n",
+                     encoding="utf-8")
+    assert cli.main(["map-names", str(source), "--out", str(out), "--equivalents", str(extra)]) == 0
+    rows = list(csv.DictReader(open(out, encoding="utf-8")))
+    assert [(r["synset"], r["method"]) for r in rows] == [("crock_pot.n.01", "equivalent"),
+                                                          ("cellular_telephone.n.01", "equivalent")]
+    extra.write_text("name,wnid,note\nsmart phone,n99999999,typo\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        tables.read_equivalents([extra])
+    assert err.value.line == 2
+
+
 def test_descriptions_are_gloss_evidence():
     assert synsets(["Crane"]) == ["crane.n.04"]
     assert synsets(["Crane"], descriptions=["large long-necked wading bird of marshes"]) == ["crane.n.05"]

@@ -11,7 +11,7 @@ from mlbuild.classes.mapping import NameMapper, TagMapper, concepts, map_classes
 from mlbuild.classes.mapping.classes import overridden
 from mlbuild.classes.mapping.names import Mapping
 from mlbuild.classes.mapping.review import format_review, review
-from mlbuild.classes.mapping.tables import Override, read_csv, read_overrides, write_csv
+from mlbuild.classes.mapping.tables import Override, read_csv, read_equivalents, read_overrides, write_csv
 from mlbuild.classes.mapping.tags import read_stop_list
 from mlbuild.errors import InputError
 from mlbuild.sources.wnids import read_wnid_list
@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vocabulary", type=Path, metavar="WNID_LIST",
                    help="prior vocabulary of visual WNIDs (default: the shipped ImageNet-21k list)")
     p.add_argument("--overrides", type=Path, metavar="CSV", help="reviewed answers: name,wnid,note")
+    p.add_argument("--equivalents", type=Path, action="append", default=[], metavar="CSV",
+                   help="more reviewed multiword equivalents (name,wnid,note) used when a name is not a WordNet "
+                        "lemma, on top of the shipped table; repeatable")
     p.add_argument("--min-score", type=float, default=0.3, help="below this a name stays unmapped (%(default)s)")
     p.add_argument("--review", action="store_true",
                    help="print the mappings to check first (low margin, head-noun fallback, qualifier unmet)")
@@ -51,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.out, [args.file], csv_header=",".join(COLUMNS))
     names, descriptions = read_input(args.file)
     vocabulary = read_wnid_list(args.vocabulary, strict=False).to_pylist() if args.vocabulary else None
-    mapper = NameMapper(vocabulary=vocabulary, min_score=args.min_score)
+    mapper = NameMapper(vocabulary=vocabulary, min_score=args.min_score,
+                        equivalents=read_equivalents(args.equivalents) if args.equivalents else None)
     counts = Counter(names)
     if args.tags:
         distinct = list(counts)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.coherence import ListContext
 from mlbuild.classes.mapping.compounds import Head, head_noun, namespace_prefixes, specific_hyponyms
 from mlbuild.classes.mapping.lexicon import ALL_RELATIONS, IS_A, Candidate, Lexicon
+from mlbuild.classes.mapping.tables import read_equivalents
 
 LEXNAME_PRIOR = {
     "noun.animal": 1.0, "noun.artifact": 1.0, "noun.plant": 1.0, "noun.food": 1.0,
@@ -44,7 +46,8 @@ LEXNAME_PRIOR = {
     "noun.feeling": 0.3, "noun.quantity": 0.2, "noun.time": 0.2, "noun.cognition": 0.2,
     "noun.relation": 0.2, "noun.motive": 0.2,
 }
-TIER_CONFIDENCE = {"exact_lemma": 1.0, "morphology": 0.95, "variant": 0.9, "specific_hyponym": 0.8, "head_noun": 0.6}
+TIER_CONFIDENCE = {"exact_lemma": 1.0, "morphology": 0.95, "variant": 0.9, "equivalent": 0.9, "specific_hyponym": 0.8,
+                   "head_noun": 0.6}
 COMPOUND_TIERS = ("specific_hyponym", "head_noun")
 # Qualifier match strength -> weight: 0 none, 1 gloss word or related kind, 2 word of an ancestor's
 # lemma or the lexname, 3 an ancestor's lemma, 4 the qualifier's first sense is an ancestor.
@@ -64,6 +67,12 @@ CONJUNCTIONS = frozenset({"and", "or"})
 HEAD_LEMMA_WEIGHT = 4.0        # the name is the synset's first (head) lemma: its most usual name
 PLANT_BESIDE_FOOD_WEIGHT = 0.1
 PLANT_WORDS = frozenset({"tree", "trees", "plant", "plants", "bush", "shrub", "vine", "flower", "flowers"})
+
+
+@lru_cache(maxsize=1)
+def shipped_equivalents() -> dict[str, str]:
+    """The shipped multiword equivalents table (`wordnet_maps/multiword_equivalents.csv`), read once."""
+    return read_equivalents()
 
 
 @dataclass(frozen=True)
@@ -118,9 +127,12 @@ class NameMapper:
     """Maps names to synsets with the evidence above; build once, reuse for many names."""
 
     def __init__(self, lexicon: Lexicon | None = None, vocabulary: Iterable[str] | None = None,
-                 min_score: float = 0.3, namespaces: Iterable[str] = ()) -> None:
-        """`vocabulary`: WNIDs of visual classes; None = the shipped ImageNet-21k list, () = no prior."""
+                 min_score: float = 0.3, namespaces: Iterable[str] = (),
+                 equivalents: dict[str, str] | None = None) -> None:
+        """`vocabulary`: WNIDs of visual classes; None = the shipped ImageNet-21k list, () = no prior.
+        `equivalents`: reviewed multiword names -> WNID (`tables.read_equivalents`; None = the shipped table)."""
         self.lex = lexicon or Lexicon.shared()
+        self.equivalents = shipped_equivalents() if equivalents is None else equivalents
         self.min_score = min_score
         self.namespaces = frozenset(namespaces)
         self._frequent = None
@@ -139,6 +151,8 @@ class NameMapper:
         candidates = self.lex.candidates(tuple(text.surface_keys(parsed.base_text)))
         if candidates:
             return self._decide(name, "lemma", self._weigh(candidates, parsed, context), "")
+        if "_".join(parsed.base) in self.equivalents:
+            return self._equivalent(name, self.equivalents["_".join(parsed.base)])
         if self._lists_classes(parsed):
             return Mapping(name, reason="conjunction")
         head = head_noun(self.lex, parsed.base, self.namespaces if namespaces is None else namespaces)
@@ -147,6 +161,13 @@ class NameMapper:
         if not head.candidates:
             return Mapping(name, reason=head.refused, evidence=f"head={head.phrase}")
         return self._map_head(name, parsed, head, context)
+
+    def _equivalent(self, name: str, wnid: str) -> Mapping:
+        """The reviewed answer of the equivalents table (a blank WNID keeps the name unmapped)."""
+        if not wnid:
+            return Mapping(name, reason="reviewed_unmapped", evidence="table=equivalents")
+        syn = self.lex.synsets[self.lex.wn.row(wnid)]
+        return Mapping(name, wnid, syn.name, TIER_CONFIDENCE["equivalent"], "equivalent", "", "table=equivalents")
 
     def _map_head(self, name: str, parsed: text.ParsedName, head: Head, context: Context) -> Mapping:
         """Decide among the head noun's senses, with the compound's modifiers as context words."""

@@ -1,4 +1,5 @@
-"""Mapping tables on disk: write CSV atomically, read overrides and the shipped Open Images table.
+"""Mapping tables on disk: write CSV atomically, read overrides, multiword equivalents and the shipped
+Open Images table.
 
 An overrides file is a reviewed correction list: `KEY,wnid,note` with a header
 (`mid,wnid,note` for Open Images, `name,wnid,note` for `map-names`). A blank wnid
@@ -15,12 +16,15 @@ from pathlib import Path
 
 from mlbuild._util.atomic import write_atomic
 from mlbuild._util.resources import wordnet_map
+from mlbuild.classes.mapping import text
 from mlbuild.classes.wordnet import WordNet
+from mlbuild.classes.wordnet import load as load_wordnet
 from mlbuild.errors import InputError
 from mlbuild.sources.wnids import read_wnid_file
 
 OPENIMAGES_TABLE = "openimages_wordnet.csv"
 VISUAL_WNIDS = "visual_wnids.txt"
+EQUIVALENTS = "multiword_equivalents.csv"
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,16 @@ def read_overrides(path: Path, key: str, wordnet: WordNet) -> dict[str, Override
         if name in out:
             raise InputError(path, f"{name!r} already overridden on line {out[name].line}", line=line, field=key)
         out[name] = Override(wnid, (row["note"] or "").strip(), line)
+    return out
+
+
+def read_equivalents(paths: Iterable[Path] = (), wordnet: WordNet | None = None) -> dict[str, str]:
+    """Reviewed multiword equivalents: the shipped table plus the user's files (`name,wnid,note`; a later
+    file wins), keyed by the name's words joined by `_` (`Slow cooker` -> `slow_cooker`)."""
+    wn = wordnet or load_wordnet()
+    out: dict[str, str] = {}
+    for path in (wordnet_map(EQUIVALENTS), *paths):
+        out.update({"_".join(text.words(name)): o.wnid for name, o in read_overrides(path, "name", wn).items()})
     return out
 
 

@@ -183,7 +183,8 @@ class TagMapper:
         out, i = [], 0
         while i < len(words):
             for size in range(min(MAX_PHRASE, len(words) - i), 0, -1):
-                if size == 1 or self.names.lex.candidates(("_".join(words[i:i + size]),)):
+                key = "_".join(words[i:i + size])
+                if size == 1 or self.names.lex.candidates((key,)) or key in self.names.equivalents:
                     out.append(" ".join(words[i:i + size]))
                     i += size
                     break
