@@ -8,7 +8,7 @@ qualifiers (lineage) and context words (gloss stems) are matched against.
 """
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -106,10 +106,10 @@ class Lexicon:
 
     @cached_property
     def _squashed(self) -> dict[str, tuple[str, ...]]:
-        index: dict[str, set[str]] = defaultdict(set)
-        for key in self.noun_keys:
-            index[text.squash_key(key)].add(key)
-        return {k: tuple(sorted(v)) for k, v in index.items()}
+        index: dict[str, list[str]] = {}
+        for key in self.noun_keys:   # distinct keys: a list per squashed form, sorted when it has several
+            index.setdefault(text.squash_key(key), []).append(key)
+        return {k: tuple(v) if len(v) == 1 else tuple(sorted(v)) for k, v in index.items()}
 
     @cached_property
     def is_instance(self) -> np.ndarray:

@@ -73,15 +73,16 @@ class Segmenter:
                 counts[key] = counts.get(key, 0) + count
         counts.update({w: c for w, (_, c) in self.lex.other_pos.items() if w not in counts})
         for key, count in counts.items():
-            self._add(forms, text.squash_key(key), _word_cost(count, key), key.replace("_", " "))
+            self._add(forms, text.squash_key(key), _word_cost(count, key), key)
         for word in text.STOP_WORDS | self.filler:
             self._add(forms, word, STOP_COST, word)
         return forms
 
     @staticmethod
-    def _add(forms: dict[str, tuple[float, str]], squashed: str, cost: float, words: str) -> None:
+    def _add(forms: dict[str, tuple[float, str]], squashed: str, cost: float, key: str) -> None:
+        """Keep the cheaper of two forms that squash alike (the first on a tie), its words spaced."""
         if squashed and (squashed not in forms or cost < forms[squashed][0]):
-            forms[squashed] = (cost, words)
+            forms[squashed] = (cost, key.replace("_", " "))
 
     def _split(self, run: str) -> tuple[str, ...]:
         """Cheapest segmentation of a lower-case run of letters; unknown stretches stay as they are."""
@@ -208,8 +209,14 @@ def _mixed_case(part: str) -> bool:
 
 def _word_cost(count: int, key: str) -> float:
     """-log P(word) from its tag count; 1-2 letter forms that are not stop words cost extra."""
-    cost = math.log(CORPUS / (count + 1))
-    return cost + (SHORT_WORD_COST if len(key) <= 2 and key not in text.STOP_WORDS else 0.0)
+    cost = _count_cost(count)
+    return cost + SHORT_WORD_COST if len(key) <= 2 and key not in text.STOP_WORDS else cost
+
+
+@lru_cache(maxsize=4096)
+def _count_cost(count: int) -> float:
+    """-log P(word) of a tag count (few distinct counts: most words have none)."""
+    return math.log(CORPUS / (count + 1))
 
 
 def _unknown_cost(length: int) -> float:
