@@ -53,7 +53,7 @@ RESULTS = pa.schema([
     pa.field("format", pa.string()),                     # Pillow format name: JPEG, PNG, ...
     pa.field("phash", pa.uint64()),                      # from the hasher, when one is given
     pa.field("path", pa.string()),                       # file relative to the output folder, ok only
-    pa.field("offset", pa.int64()),                      # of the image in `path` when that is a spool
+    pa.field("offset", pa.int64()),                      # where its bytes start in `path` (a spool or tar shard)
     pa.field("stored_width", pa.int32()),                # the stored file's size (after resize), ok only
     pa.field("stored_height", pa.int32()),
     pa.field("stored_bytes", pa.int64()),
