@@ -12,11 +12,8 @@
 """
 from __future__ import annotations
 
-import multiprocessing
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,16 +22,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlbuild import schemas
-from mlbuild._util.lifeline import die_with_parent
 from mlbuild._util.memory import trim, use_lean_arrow_pool
 from mlbuild._util.progress import Progress
 from mlbuild.classes.closure import Closure
 from mlbuild.classes.normalize import (
     NAME_KINDS,
-    SourceClasses,
     build_taxonomy,
     label_targets,
     map_source_classes,
+    preload_mapper,
     select_classes,
     with_image_context,
 )
@@ -52,7 +48,6 @@ from mlbuild.labels.label_rows import LabelRows, Moved, count_without_class, lab
 from mlbuild.labels.propagate import propagate
 from mlbuild.manifests.webdataset_export import export_webdataset
 from mlbuild.manifests.writer import ManifestWriter, with_labels, write_part
-from mlbuild.sources.base import SourceAdapter
 from mlbuild.sources.registry import make_adapter
 
 
@@ -78,22 +73,22 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
         return BuildResult(Path(out_dir), writer.completed["counts"], writer.completed["timings"])
     timer = _Timer()
     adapters = [make_adapter(spec) for spec in config.sources]
-    mapper = _mapping_process() if any(a.label_kind in NAME_KINDS for a in adapters) else None
-    try:
-        with timer("ingest"):
-            sources, naming = _read_sources(config, adapters, mapper)
-        writer.hash_inputs()
-        with timer("normalize"):
-            mapped = [_named(s, naming[i].result()) if i in naming else
-                      map_source_classes(s.name, s.label_kind, s.class_ids, s.spec.class_map,
-                                         s.spec.class_descriptions, s.class_names, s.edges)
-                      for i, s in enumerate(sources)]
-            if mapper is not None:
-                mapper.shutdown()  # its work is done: the process exits now
-    finally:
-        if mapper is not None:  # after an error: do not wait for a mapping nobody will use
-            mapper.shutdown(wait=False, cancel_futures=True)
-    with timer("normalize", add=True):
+    mapper = preload_mapper() if any(a.label_kind in NAME_KINDS for a in adapters) else None
+    with timer("ingest"):
+        sources = [read_source(spec, adapter, config.labels) for spec, adapter in zip(config.sources, adapters)]
+    writer.hash_inputs()
+    with timer("normalize"):
+        if mapper is not None:
+            mapper.result()
+        mapped = [map_source_classes(s.name, s.label_kind, s.class_ids, s.spec.class_map, s.spec.class_descriptions,
+                                     s.class_names, s.edges, config.workers)
+                  for s in sources]
+        for s, m in zip(sources, mapped):
+            if s.label_kind in NAME_KINDS:
+                code = with_image_context(m, s.image_row, s.class_code)
+                if s.label_kind == "tag":
+                    s.counts["labels_by_image_context"] = int((code != s.class_code).sum())
+                s.class_code, s.class_ids = code, list(m.ids)
         tax = build_taxonomy(mapped, config.taxonomy, config.classes.vocabulary)
         eval_wnids = {w for s, m in zip(sources, mapped) if s.spec.evaluation for w in m.wnids if w}
         protected = eval_wnids if config.classes.keep_eval_classes else set()
@@ -144,62 +139,6 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
         export_webdataset(Path(out_dir), Path(out_dir) / "shards", shard_size=shards.shard_size,
                           fmt=shards.output_format, threads=shards.workers)
     return BuildResult(Path(out_dir), counts, timer.timings)
-
-
-def _mapping_process() -> ProcessPoolExecutor:
-    """One forked process that maps the name and tag sources while the other sources are read
-    (it exits with the build)."""
-    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=die_with_parent,
-                               initargs=(os.getpid(),))
-
-
-def _read_sources(config: BuildConfig, adapters: list[SourceAdapter], mapper: ProcessPoolExecutor | None,
-                  ) -> tuple[list[SourceData], dict[int, Future[tuple[SourceClasses, np.ndarray]]]]:
-    """Every source, read name and tag sources first, each of those handed to `mapper` as soon as it
-    is read; the sources in config order, and the mappings under way by source index."""
-    read: dict[int, SourceData] = {}
-    naming: dict[int, Future[tuple[SourceClasses, np.ndarray]]] = {}
-    for i in sorted(range(len(adapters)), key=lambda i: adapters[i].label_kind not in NAME_KINDS):
-        read[i] = read_source(config.sources[i], adapters[i], config.labels)
-        if mapper is not None and read[i].label_kind in NAME_KINDS:
-            naming[i] = mapper.submit(NameSourceTask.of(read[i]).run, config.workers)
-    return [read[i] for i in range(len(adapters))], naming
-
-
-def _named(s: SourceData, done: tuple[SourceClasses, np.ndarray]) -> SourceClasses:
-    """Apply a name or tag source's mapping: its classes, and its label rows' codes after image context."""
-    mapped, code = done
-    if s.label_kind == "tag":
-        s.counts["labels_by_image_context"] = int((code != s.class_code).sum())
-    s.class_code, s.class_ids = code, list(mapped.ids)
-    return mapped
-
-
-@dataclass(frozen=True)
-class NameSourceTask:
-    """What mapping a name or tag source needs: its classes, and its label rows for image context."""
-
-    source: str
-    kind: str
-    ids: list[str]
-    class_map: Path | None
-    descriptions: Path | None
-    names: dict[str, str]
-    edges: list[tuple[str, str, str]]
-    image_row: np.ndarray
-    class_code: np.ndarray
-
-    @classmethod
-    def of(cls, s: SourceData) -> NameSourceTask:
-        return cls(s.name, s.label_kind, s.class_ids, s.spec.class_map, s.spec.class_descriptions, s.class_names,
-                   s.edges, s.image_row, s.class_code)
-
-    def run(self, workers: int) -> tuple[SourceClasses, np.ndarray]:
-        """The source's classes mapped as one list (on `workers` processes), and each label row's
-        class code after its image's other labels chose among ambiguous senses."""
-        mapped = map_source_classes(self.source, self.kind, self.ids, self.class_map, self.descriptions,
-                                    self.names, self.edges, workers)
-        return mapped, with_image_context(mapped, self.image_row, self.class_code)
 
 
 def _duplicates(runner: Engine, sources: list[SourceData], images: list[pa.Table], offsets: np.ndarray,
@@ -386,9 +325,8 @@ class _Timer:
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
 
-    def __call__(self, name: str, add: bool = False) -> _Timer:
-        """Time stage `name`; with `add`, a second part of it (its times add up)."""
-        self.name, self.earlier = name, self.timings.get(name, 0.0) if add else 0.0
+    def __call__(self, name: str) -> _Timer:
+        self.name = name
         return self
 
     def __enter__(self) -> None:
@@ -396,4 +334,4 @@ class _Timer:
 
     def __exit__(self, *exc: object) -> None:
         trim()
-        self.timings[self.name] = round(self.earlier + time.perf_counter() - self.start, 3)
+        self.timings[self.name] = round(time.perf_counter() - self.start, 3)
