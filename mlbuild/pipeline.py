@@ -26,11 +26,9 @@ from mlbuild._util.memory import trim, use_lean_arrow_pool
 from mlbuild._util.progress import Progress
 from mlbuild.classes.closure import Closure
 from mlbuild.classes.normalize import (
-    NAME_KINDS,
     build_taxonomy,
     label_targets,
     map_source_classes,
-    preload_mapper,
     select_classes,
     with_image_context,
 )
@@ -72,19 +70,15 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
     if writer.completed is not None:  # a kill had interrupted this very build's publish, now finished
         return BuildResult(Path(out_dir), writer.completed["counts"], writer.completed["timings"])
     timer = _Timer()
-    adapters = [make_adapter(spec) for spec in config.sources]
-    mapper = preload_mapper() if any(a.label_kind in NAME_KINDS for a in adapters) else None
     with timer("ingest"):
-        sources = [read_source(spec, adapter, config.labels) for spec, adapter in zip(config.sources, adapters)]
+        sources = [read_source(spec, make_adapter(spec), config.labels) for spec in config.sources]
     writer.hash_inputs()
     with timer("normalize"):
-        if mapper is not None:
-            mapper.result()
         mapped = [map_source_classes(s.name, s.label_kind, s.class_ids, s.spec.class_map, s.spec.class_descriptions,
                                      s.class_names, s.edges, config.workers)
                   for s in sources]
         for s, m in zip(sources, mapped):
-            if s.label_kind in NAME_KINDS:
+            if s.label_kind in ("name", "tag"):
                 code = with_image_context(m, s.image_row, s.class_code)
                 if s.label_kind == "tag":
                     s.counts["labels_by_image_context"] = int((code != s.class_code).sum())

@@ -10,7 +10,6 @@ ancestors and for verified negatives its topmost kept descendants (docs/manifest
 """
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,26 +75,6 @@ class SourceClasses:
                 self.words.append(self.words[i])
 
 
-NAME_KINDS = ("name", "tag")  # label kinds mapped by the name mapper
-
-
-def preload_mapper() -> Future[None]:
-    """Load the name mapper's lexicon (indexes, visual prior, equivalents: ~1.5 s) in a thread, so that
-    a build with a name or tag source loads it while its sources are read; `result()` before mapping
-    (it re-raises what loading raised). Mapping needs the same, so answers do not change."""
-    pool = ThreadPoolExecutor(1, thread_name_prefix="mlbuild-lexicon")
-    loading = pool.submit(_load_mapper)
-    pool.shutdown(wait=False)  # the thread ends when loading does
-    return loading
-
-
-def _load_mapper() -> None:
-    from mlbuild.classes.mapping import NameMapper
-
-    with paused_gc():
-        NameMapper().lex.load_indexes()
-
-
 def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path | None = None,
                        descriptions: Path | None = None, names: dict[str, str] | None = None,
                        edges: list[tuple[str, str, str]] = (), workers: int = 1) -> SourceClasses:
@@ -128,7 +107,7 @@ def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path |
         known = [i in table for i in ids]
         shipped = openimages_scores()
         scores = [shipped.get(i) for i in ids]
-    elif kind in NAME_KINDS:
+    elif kind in ("name", "tag"):
         return _mapped_names(out, ids, kind, read_descriptions(descriptions) if descriptions else None, workers)
     else:
         raise InputError(source, f"unknown label kind {kind!r}", field="label_kind")
