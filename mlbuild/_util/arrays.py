@@ -28,15 +28,22 @@ def stable_argsort(values: np.ndarray) -> np.ndarray:
     return (keys & np.uint64((1 << bits) - 1)).astype(np.int64)
 
 
+def runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For values whose equal values are adjacent (sorted, say): True at the first value of each run,
+    and each value's run number (int64)."""
+    first = np.r_[True, values[1:] != values[:-1]] if len(values) else np.zeros(0, bool)
+    return first, np.cumsum(first) - 1
+
+
 def unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`np.unique(values, return_inverse=True)` of integers through `stable_argsort` (near-linear on
     runs of sorted values, where np.unique's quicksort is not): the sorted distinct values, and
     the position of each value among them (int64)."""
     order = stable_argsort(values)
     ordered = values[order]
-    first = np.r_[True, ordered[1:] != ordered[:-1]] if len(values) else np.zeros(0, bool)
+    first, run = runs(ordered)
     inverse = np.empty(len(values), np.int64)
-    inverse[order] = np.cumsum(first) - 1
+    inverse[order] = run
     return ordered[first], inverse
 
 
@@ -47,6 +54,21 @@ def sorted_members(keys: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
         return np.zeros(len(keys), dtype=bool)
     at = np.minimum(np.searchsorted(sorted_set, keys), len(sorted_set) - 1)
     return sorted_set[at] == keys
+
+
+def csr_owners(indptr: np.ndarray, dtype: type = np.int64) -> np.ndarray:
+    """The row of each target of a CSR relation (row r owns targets indptr[r]:indptr[r+1])."""
+    return np.repeat(np.arange(len(indptr) - 1, dtype=dtype), np.diff(indptr))
+
+
+def transpose_csr(indptr: np.ndarray, targets: np.ndarray, dtype: type = np.int64) -> tuple[np.ndarray, np.ndarray]:
+    """The reverse of a CSR relation over its rows: for each row, the rows pointing to it, ascending."""
+    n = len(indptr) - 1
+    sources = csr_owners(indptr, dtype)
+    order = np.lexsort((sources, targets))
+    out = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(targets, minlength=n), out=out[1:])
+    return out, sources[order]
 
 
 def range_positions(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

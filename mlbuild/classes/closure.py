@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlbuild._util.arrays import range_positions
+from mlbuild._util.arrays import range_positions, transpose_csr
 from mlbuild.classes.taxonomy import Taxonomy
 
 
@@ -44,12 +44,7 @@ class Closure:
 
     def inverse(self) -> Closure:
         """The transposed closure: for ancestors, each class -> itself and its descendants."""
-        owners = np.repeat(np.arange(self.n_classes, dtype=np.int32), np.diff(self.indptr))
-        order = np.lexsort((owners, self.indices))
-        counts = np.bincount(self.indices, minlength=self.n_classes)
-        indptr = np.zeros(self.n_classes + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        return Closure(indptr, owners[order])
+        return Closure(*transpose_csr(self.indptr, self.indices, np.int32))
 
     def expand(self, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For label rows with these classes: (source row of each output, implied class)."""

@@ -21,6 +21,7 @@ from functools import cached_property
 import numpy as np
 import pyarrow as pa
 
+from mlbuild._util.arrays import csr_owners, transpose_csr
 from mlbuild.classes import wordnet as wordnet_module
 from mlbuild.classes.wordnet import WordNet
 from mlbuild.errors import TaxonomyError, UnknownClassError
@@ -432,22 +433,11 @@ def _csr(rows: np.ndarray, targets: np.ndarray, n_rows: int) -> tuple[np.ndarray
     return indptr, targets[order].astype(np.int64)
 
 
-def _owners(indptr: np.ndarray) -> np.ndarray:
-    """The row of each target of a CSR relation."""
-    return np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
-
-
 def _without_rows(csr: tuple[np.ndarray, np.ndarray], drop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The CSR relation with the rows where `drop` is True emptied."""
     indptr, targets = csr
-    owner = _owners(indptr)
+    owner = csr_owners(indptr)
     return _csr(owner[~drop[owner]], np.asarray(targets)[~drop[owner]], len(indptr) - 1)
-
-
-def _transposed(csr: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The reverse CSR relation (row -> the rows that point to it)."""
-    indptr, targets = csr
-    return _csr(np.asarray(targets, np.int64), _owners(indptr), len(indptr) - 1)
 
 
 class _NearestMembers:
@@ -477,7 +467,7 @@ class _MembersBelow:
     """For WordNet rows: the topmost member classes below them (following the relations downwards)."""
 
     def __init__(self, graph: dict[str, tuple[np.ndarray, np.ndarray]], member: dict[int, int]) -> None:
-        self.csr = [_transposed(csr) for csr in graph.values()]
+        self.csr = [transpose_csr(*csr) for csr in graph.values()]
         self.member = member
         self.memo: dict[int, frozenset[int]] = {}
 

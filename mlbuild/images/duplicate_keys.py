@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlbuild._util.arrays import stable_argsort
+from mlbuild._util.arrays import runs, stable_argsort
 
 FLICKR_PHOTO = (r"^https?://(?:[A-Za-z0-9-]+\.)*(?:static\.flickr|staticflickr|flickr)\.com/"
                 r"(?:[0-9]+/)*(?P<photo_id>[0-9]+)_[0-9a-f]+(?:_[0-9a-z]+)?\.[A-Za-z]+(?:[?#].*)?$")
@@ -66,8 +66,7 @@ def key_groups(key: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     order = stable_argsort(values[rows])
     rows = rows[order]
     values = values[rows]
-    first = np.r_[True, values[1:] != values[:-1]] if len(values) else np.zeros(0, bool)
-    group = np.cumsum(first) - 1
+    first, group = runs(values)
     shared = np.bincount(group)[group] > 1 if len(group) else np.zeros(0, bool)
     return rows[shared], np.flatnonzero(first[shared])
 

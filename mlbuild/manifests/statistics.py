@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlbuild._util.arrays import range_positions, sorted_members
+from mlbuild._util.arrays import csr_owners, range_positions, sorted_members
 from mlbuild._util.parquet import read_table, write_table
 from mlbuild.classes.closure import Closure
 from mlbuild.config import StatsConfig
@@ -140,7 +140,7 @@ def label_pairs(offsets: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np
 def related_keys(up: Closure) -> np.ndarray:
     """Sorted keys min * n + max of every (class, proper ancestor) pair."""
     n = up.n_classes
-    owners = np.repeat(np.arange(n, dtype=np.int64), np.diff(up.indptr))
+    owners = csr_owners(up.indptr)
     anc = up.indices.astype(np.int64)
     proper = owners != anc
     lo, hi = np.minimum(owners, anc)[proper], np.maximum(owners, anc)[proper]

@@ -33,7 +33,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import sparse
 
-from mlbuild._util.arrays import range_positions
+from mlbuild._util.arrays import csr_owners, range_positions, runs
 from mlbuild._util.memory import paused_gc
 from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.lexicon import Lexicon
@@ -174,9 +174,9 @@ def _capped(counts: sparse.csr_matrix) -> sparse.csr_matrix:
 def switched(senses: TagSenses, terms: sparse.csr_matrix, image: np.ndarray, tag: np.ndarray) -> np.ndarray:
     """For distinct (image, tag) pairs sorted by image: True where the image's other tags make the
     tag take its runner-up sense (never on an image with more than MAX_IMAGE_TAGS tags)."""
-    starts = np.flatnonzero(np.r_[True, image[1:] != image[:-1]])
+    first, group = runs(image)
+    starts = np.flatnonzero(first)
     size = np.diff(np.r_[starts, len(image)])
-    group = np.repeat(np.arange(len(starts)), size)
     others = size[group] - 1
     ambiguous = np.flatnonzero(senses.ambiguous[tag] & (others < MAX_IMAGE_TAGS)
                                & (senses.log_ratio[tag] + others * _best_term(terms)[tag] > -BOUND_SLACK))
@@ -203,7 +203,7 @@ def _best_term(terms: sparse.csr_matrix) -> np.ndarray:
 def _lookup(matrix: sparse.csr_matrix, row: np.ndarray, col: np.ndarray) -> np.ndarray:
     """matrix[row[k], col[k]] for every k (0 where nothing is stored), by binary search."""
     n = matrix.shape[1]
-    keys = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr)) * n + matrix.indices
+    keys = csr_owners(matrix.indptr) * n + matrix.indices
     wanted = row.astype(np.int64) * n + col
     at = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
     found = (keys[at] == wanted) if len(keys) else np.zeros(len(wanted), bool)

@@ -14,6 +14,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
+from mlbuild._util.arrays import csr_owners
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes import wordnet as wordnet_module
 from mlbuild.classes.mapping import text, wordlist
@@ -220,7 +221,7 @@ class Lexicon:
         member = np.zeros(len(self.wn), dtype=bool)
         member[rows] = True
         above = np.zeros_like(member)
-        edges = [(np.repeat(np.arange(len(member)), np.diff(indptr)), targets)
+        edges = [(csr_owners(indptr), targets)
                  for indptr, targets in (self.wn.relation(r) for r in IS_A)]
         frontier = member.copy()
         while frontier.any():

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mlbuild._util.arrays import transpose_csr
 from mlbuild._util.resources import wordnet_map
 from mlbuild.errors import UnknownClassError
 
@@ -219,13 +220,7 @@ class WordNet:
 
     @cached_property
     def _inverses(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        out = {}
-        for name, (indptr, targets) in self._relations.items():
-            sources = np.repeat(np.arange(len(self), dtype=np.int32), np.diff(indptr))
-            order = np.lexsort((sources, targets))
-            counts = np.bincount(targets, minlength=len(self))
-            out[name] = (np.concatenate([[0], np.cumsum(counts)]), sources[order])
-        return out
+        return {name: transpose_csr(indptr, targets, np.int32) for name, (indptr, targets) in self._relations.items()}
 
 
 def _numpy(arr: pa.Array) -> np.ndarray:
