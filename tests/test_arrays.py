@@ -1,11 +1,11 @@
 """stable_argsort against numpy's stable argsort on every path, unique_inverse against np.unique;
-range_positions by example."""
+range_positions by example; transpose_csr, csr_owners and runs against slow references."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mlbuild._util.arrays import range_positions, stable_argsort, unique_inverse
+from mlbuild._util.arrays import csr_owners, range_positions, runs, stable_argsort, transpose_csr, unique_inverse
 
 
 @pytest.mark.parametrize("values", [
@@ -31,3 +31,20 @@ def test_unique_inverse_equals_numpy_unique(values):
 def test_range_positions_lists_each_range_in_order():
     assert range_positions(np.array([5, 0, 9, 2]), np.array([3, 0, 1, 2])).tolist() == [5, 6, 7, 9, 2, 3]
     assert range_positions(np.array([], np.int64), np.array([], np.int64)).tolist() == []
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_transpose_csr_and_runs_match_slow_references(seed):
+    rng = np.random.default_rng(seed)
+    n = 30
+    counts = rng.integers(0, 5, n)
+    indptr = np.r_[0, np.cumsum(counts)]
+    targets = rng.integers(0, n, int(counts.sum()))
+    back_ptr, sources = transpose_csr(indptr, targets)
+    expected = [sorted(r for r in range(n) for t in targets[indptr[r]:indptr[r + 1]] if t == row) for row in range(n)]
+    assert [list(sources[back_ptr[r]:back_ptr[r + 1]]) for r in range(n)] == expected
+    assert list(csr_owners(indptr)) == [r for r in range(n) for _ in range(counts[r])]
+    values = np.sort(rng.integers(0, 6, 25))
+    first, run = runs(values)
+    assert list(values[first]) == list(np.unique(values))
+    assert list(run) == [list(np.unique(values)).index(v) for v in values]
