@@ -193,18 +193,18 @@ def test_pillow_keeps_the_original_bytes_when_small_enough(server, tmp_path):
 
 
 KILLER = """
-import importlib, os, sys
+import importlib, itertools, os, sys
 owner_name, _, attr = os.environ["KILL_IN"].rpartition(".")
 module_name, _, cls = owner_name.partition(":")
 owner = importlib.import_module(module_name)
 owner = getattr(owner, cls) if cls else owner
-real, seen = getattr(owner, attr), [0]
+real, calls = getattr(owner, attr), itertools.count(1)  # next() is atomic: worker threads call it too
 def patched(*args):
-    seen[0] += 1
-    if seen[0] == int(os.environ["KILL_AT"]) and os.environ["KILL_WHEN"] == "before":
+    this = next(calls) == int(os.environ["KILL_AT"])
+    if this and os.environ["KILL_WHEN"] == "before":
         os.kill(os.getpid(), 9)
     out = real(*args)
-    if seen[0] == int(os.environ["KILL_AT"]):
+    if this:
         os.kill(os.getpid(), 9)
     return out
 setattr(owner, attr, patched)
