@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from mlbuild.images.download.resample import resample
+
 RESIZE_MODES = ("none", "keep_ratio", "shorter_side", "center_crop")
 ENCODE_FORMATS = ("jpeg", "webp", "png")
 PIL_FORMATS = {"jpeg": "JPEG", "webp": "WEBP", "png": "PNG"}
@@ -132,10 +134,7 @@ def reshape(img: Image.Image, body: bytes, spec: ResizeSpec, orient: int,
         img = img.transpose(_TRANSPOSE[orient])
     img = _output_mode(img, spec.encode_format)
     if img.size != size:
-        box = _crop_box(img.size, spec)
-        # area averaging down (img2dataset's cv2.INTER_AREA), bicubic up
-        down = size[0] < box[2] - box[0]
-        img = img.resize(size, Image.Resampling.BOX if down else Image.Resampling.BICUBIC, box=box)
+        img = resample(img, size, _crop_box(img.size, spec))
     out = io.BytesIO()
     options = {"quality": spec.encode_quality} if spec.encode_format != "png" else {"compress_level": 6}
     img.save(out, PIL_FORMATS[spec.encode_format], **options)
