@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -25,6 +24,8 @@ _HASH_KEY = "0123456789123456"  # pandas' documented default, pinned so hashes n
 
 def id_hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """64-bit SipHash of each string (pandas.util.hash_array, UTF-8, fixed key), as uint64."""
+    import pandas as pd  # here: download workers never hash ids, and pandas takes 0.17 s to import
+
     objects = values.to_numpy(zero_copy_only=False)
     return pd.util.hash_array(objects, encoding="utf8", hash_key=_HASH_KEY, categorize=False)
 
