@@ -34,6 +34,8 @@ from mlbuild.images.download.store import file_stem
 
 SHARD_FORMATS = ("webdataset", "parquet")
 PARTIAL = ".partial"  # where shards are written before they are renamed into place
+_WRITE_BUFFER = 1 << 20  # members are written in three pieces: one write syscall per MiB, not per piece
+
 Loader = Callable[[dict], tuple[bytes, str]]  # a sample's row -> (image bytes, file extension)
 
 
@@ -171,7 +173,7 @@ def _write_tar(path: Path, samples: Iterator[tuple[dict, bytes, str]], meta_colu
     """A deterministic tar (fixed mtime, owner, mode; image then JSON per sample), fsync'd.
     Returns the image bytes written; each image's data offset is appended to `offsets`."""
     size = 0
-    with open(path, "wb") as fh:
+    with open(path, "wb", buffering=_WRITE_BUFFER) as fh:
         for record, data, ext in samples:
             offsets.append(write_member(fh, f"{record['key']}.{ext}", data))
             write_member(fh, f"{record['key']}.json", _meta(record, meta_columns))
