@@ -137,6 +137,7 @@ class NameMapper:
         self.namespaces = frozenset(namespaces)
         self._frequent = None
         self._specific_cache: dict[tuple[tuple[int, ...], frozenset[str]], tuple[Candidate, ...]] = {}
+        self._alone = lru_cache(maxsize=100_000)(self._weigh_alone)
         if vocabulary is None:
             self._vocab, self._vocab_above, self._frequent = self.lex.visual_masks
         else:
@@ -232,7 +233,21 @@ class NameMapper:
 
     def _weigh(self, candidates: tuple[Candidate, ...], parsed: text.ParsedName, context: Context,
                own: tuple[str, ...] = ()) -> _Weighed:
-        """Every candidate's weight; `own` are the words being mapped (default: the whole base)."""
+        """Every candidate's weight; `own` are the words being mapped (default: the whole base).
+
+        The weights without the list's coherence are memoized (`_alone`): a list's second pass
+        only multiplies in the coherence factors (the same products in the same order)."""
+        alone = self._alone(candidates, parsed, replace(context, coherence=None, own=None), own)
+        if context.coherence is None or len(candidates) <= 1:
+            return alone
+        weights = alone.weights * context.coherence.factors(self.lex, [c.row for c in candidates], context.own)
+        if context.coherence.cased and parsed.base_text[:1].isupper():
+            weights *= [1.0 if c.lemma[:1].isupper() else PROPER_CASE_WEIGHT for c in candidates]
+        return replace(alone, weights=weights)
+
+    def _weigh_alone(self, candidates: tuple[Candidate, ...], parsed: text.ParsedName, context: Context,
+                     own: tuple[str, ...]) -> _Weighed:
+        """`_weigh` without coherence (cached per argument tuple as `_alone`)."""
         rows = [c.row for c in candidates]
         lower = _lowercase_head(parsed.base_text)
         weights = np.array([self._prior(c, lower) for c in candidates])
@@ -251,10 +266,6 @@ class NameMapper:
             said = {text.stem(w) for w in context.description if w not in text.STOP_WORDS}
             weights *= [1.0 + DESCRIPTION_WEIGHT * min(len(said & self.lex.gloss_stems(r)), MAX_DESCRIPTION_OVERLAP)
                         for r in rows]
-        if context.coherence is not None and len(rows) > 1:
-            weights *= context.coherence.factors(self.lex, rows, context.own)
-            if context.coherence.cased and parsed.base_text[:1].isupper():
-                weights *= [1.0 if c.lemma[:1].isupper() else PROPER_CASE_WEIGHT for c in candidates]
         return _Weighed(candidates, weights, qualifier, hierarchy)
 
     def _prior(self, cand: Candidate, lowercase_head: bool) -> float:
