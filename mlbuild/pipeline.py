@@ -75,7 +75,7 @@ def build(config: BuildConfig | str | Path, out_dir: str | Path, resume: bool = 
     writer.hash_inputs()
     with timer("normalize"):
         mapped = [map_source_classes(s.name, s.label_kind, s.class_ids, s.spec.class_map, s.spec.class_descriptions,
-                                     s.class_names, s.edges, config.workers)
+                                     s.class_names, s.edges)
                   for s in sources]
         for s, m in zip(sources, mapped):
             if s.label_kind in ("name", "tag"):

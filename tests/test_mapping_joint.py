@@ -55,17 +55,16 @@ def test_an_images_tags_are_context_for_each_other():
     assert with_ball[0].mappings[0].synset == "bat.n.05" and with_cave[0].mappings[0].synset == "bat.n.01"
 
 
-def test_tag_answers_do_not_depend_on_the_worker_count(monkeypatch):
-    from mlbuild.classes.mapping import fanout
-
-    monkeypatch.setattr(fanout, "MIN_PARALLEL", 1)   # fork even for this short list
+def test_the_second_pass_reuses_the_first_passs_weights_without_changing_an_answer():
     tags = ["#bat", "#baseball", "#mouse", "keyboard", "laptop", "#dogsandcats", "#tbt", "Red fox", "#party",
             "crane", "forklift", "#goldenretriever", "Bicycle helmet", "apple", "#instagood", "Slow cooker"]
-    tagger = TagMapper()
-    one = tagger.map_all(tags, workers=1)
-    assert any(m.runner_up for t in one for m in t.mappings)   # the second pass re-decides some of them
-    assert tagger.map_all(tags, workers=2) == one
-    assert tagger.map_all(tags, workers=3) == one
+    memoized = TagMapper(NameMapper())
+    found = memoized.map_all(tags)
+    assert any(m.runner_up for t in found for m in t.mappings)   # the second pass re-decides some of them
+    assert memoized.names._alone.cache_info().hits > 0
+    fresh = NameMapper()
+    fresh._alone = fresh._weigh_alone   # every weight computed again, as before the memo
+    assert TagMapper(fresh).map_all(tags) == found
 
 
 def test_a_sources_names_are_mapped_jointly():

@@ -77,14 +77,13 @@ class SourceClasses:
 
 def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path | None = None,
                        descriptions: Path | None = None, names: dict[str, str] | None = None,
-                       edges: list[tuple[str, str, str]] = (), workers: int = 1) -> SourceClasses:
+                       edges: list[tuple[str, str, str]] = ()) -> SourceClasses:
     """WNIDs for a source's class ids: by a given class map, else by the source's label kind (names
     with their descriptions, from a CSV with `source_class` and `description` columns, if given).
 
     An id the map or kind does not know (absent from the class map or the shipped MID table,
     a WNID or synset not in WordNet 3.0) is mapped by its display name from `names` (the
     source's descriptions or lemmas), with the source's `edges` as evidence (method `name:...`).
-    `workers` processes share the mapping of a long tag list (0: one per core; same answers).
     A class map's or the MID table's blank `wnid` stays unmapped: that is a reviewed decision.
     """
     wn = wordnet.load()
@@ -108,7 +107,7 @@ def map_source_classes(source: str, kind: str, ids: list[str], class_map: Path |
         shipped = openimages_scores()
         scores = [shipped.get(i) for i in ids]
     elif kind in ("name", "tag"):
-        return _mapped_names(out, ids, kind, read_descriptions(descriptions) if descriptions else None, workers)
+        return _mapped_names(out, ids, kind, read_descriptions(descriptions) if descriptions else None)
     else:
         raise InputError(source, f"unknown label kind {kind!r}", field="label_kind")
     pairs, scores = _by_name(ids, pairs, scores, known, names or {}, edges)
@@ -132,21 +131,19 @@ def _by_name(ids: list[str], pairs: list[tuple], scores: list[float | None], kno
 
 
 
-def _mapped_names(out: SourceClasses, ids: list[str], kind: str, described: dict[str, str] | None,
-                  workers: int) -> SourceClasses:
+def _mapped_names(out: SourceClasses, ids: list[str], kind: str, described: dict[str, str] | None) -> SourceClasses:
     """Names or tags mapped as one list (jointly disambiguated), with scores and runner-ups (the
     cyclic GC paused, see `mlbuild._util.memory`)."""
     with paused_gc():
-        return _mapped(out, ids, kind, described, workers)
+        return _mapped(out, ids, kind, described)
 
 
-def _mapped(out: SourceClasses, ids: list[str], kind: str, described: dict[str, str] | None,
-            workers: int) -> SourceClasses:
+def _mapped(out: SourceClasses, ids: list[str], kind: str, described: dict[str, str] | None) -> SourceClasses:
     from mlbuild.classes.mapping import NameMapper, TagMapper, concepts, map_classes
 
     mapper = NameMapper()
     if kind == "tag":
-        tagged = TagMapper(mapper).map_all(ids, workers)
+        tagged = TagMapper(mapper).map_all(ids)
         found = [concepts(t) for t in tagged]
         out.words = [t.words for t in tagged]
     elif described:

@@ -39,7 +39,6 @@ class ListContext:
     @classmethod
     def of(cls, lex: Lexicon, chosen: Iterable[tuple[int, float]], cased: bool = False) -> ListContext:
         """Counts over (row, score) pairs: the first-pass choices of the list's names."""
-        lex.visual_shares(MIN_ANCESTOR_DEPTH)   # the baseline `factors` reads, built before workers fork
         lexnames: Counter = Counter()
         ancestors: Counter = Counter()
         total = 0.0

@@ -84,12 +84,6 @@ class Lexicon:
         """One lexicon over the shipped snapshot and word list, shared by every mapper of the process."""
         return Lexicon()
 
-    def load_indexes(self) -> None:
-        """Build the lazy indexes bulk mapping uses now: processes forked afterwards share them
-        instead of each building its own."""
-        for _ in (self.synsets, self.noun_keys, self._squashed, self.is_instance, self._parents(IS_A)):
-            pass
-
     @cached_property
     def synsets(self) -> list[Synset]:
         """Every synset by row (one column-wise read, ~0.5 s)."""

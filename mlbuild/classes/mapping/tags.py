@@ -29,7 +29,6 @@ from mlbuild._util.memory import paused_gc
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.coherence import ListContext
-from mlbuild.classes.mapping.fanout import map_chunked
 from mlbuild.classes.mapping.lexicon import Lexicon
 from mlbuild.classes.mapping.names import Context, Mapping, NameMapper
 from mlbuild.errors import InputError
@@ -157,26 +156,20 @@ class TagMapper:
         return [self.map(tag, [w for j, ws in enumerate(words) if j != i for w in ws], coherence, first[i])
                 for i, tag in enumerate(tags)]
 
-    def map_all(self, tags: Sequence[str], workers: int = 1) -> list[TagMapping]:
+    def map_all(self, tags: Sequence[str]) -> list[TagMapping]:
         """Map a source's tags: each alone, then with the senses chosen for all of them as coherence
-        (the tags that had a runner-up sense). `workers` processes share long lists (0: one per core);
-        the answers do not depend on their number."""
+        (the tags that had a runner-up sense). One process: the second pass reuses the first's
+        weights (`NameMapper._weigh`), which forked workers would each have to redo."""
         with paused_gc():
-            return self._map_all(tags, workers)
+            return self._map_all(tags)
 
-    def _map_all(self, tags: Sequence[str], workers: int) -> list[TagMapping]:
-        self.names.lex.load_indexes()
-        self.segmenter.forms  # noqa: B018 - built before workers fork, so they share it
-        first = map_chunked(_alone, tags, self, workers)
+    def _map_all(self, tags: Sequence[str]) -> list[TagMapping]:
+        first = [self.map(tag) for tag in tags]
         coherence = self.names.list_context(tags, [m for f in first for m in f.mappings])
         if coherence is None:
             return first
-        redo = [i for i, f in enumerate(first) if any(m.runner_up for m in f.mappings)]
-        again = map_chunked(_coherent, [(tags[i], first[i]) for i in redo], (self, coherence), workers)
-        out = list(first)
-        for i, found in zip(redo, again):
-            out[i] = found
-        return out
+        return [self.map(tag, (), coherence, found) if any(m.runner_up for m in found.mappings) else found
+                for tag, found in zip(tags, first)]
 
     def _group(self, words: tuple[str, ...]) -> tuple[str, ...]:
         """Group words left to right into the longest noun lemma phrases; lone non-nouns stay single
@@ -190,17 +183,6 @@ class TagMapper:
                     i += size
                     break
         return tuple(p for p in out if not p.isdigit())
-
-
-def _alone(tags: Sequence[str], mapper: TagMapper) -> list[TagMapping]:
-    """First pass of `map_all` over a chunk: each tag alone."""
-    return [mapper.map(tag) for tag in tags]
-
-
-def _coherent(todo: Sequence[tuple[str, TagMapping]], shared: tuple[TagMapper, ListContext]) -> list[TagMapping]:
-    """Second pass of `map_all` over a chunk of (tag, first answer): with the list's coherence."""
-    mapper, coherence = shared
-    return [mapper.map(tag, (), coherence, first) for tag, first in todo]
 
 
 def _mixed_case(part: str) -> bool:
