@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,9 +30,9 @@ _INFLECTED_ENDS = frozenset(old[-1] for old, _ in NOUN_SUFFIXES)   # a noun suff
 MORPH_BESIDE_EXACT = 0.2   # `Glasses`: spectacles before several glasses (the exact lemma is the name)
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A synset a phrase can mean: the lemma that matched, its sense rank/count and sense prior."""
+class Candidate(NamedTuple):
+    """A synset a phrase can mean: the lemma that matched, its sense rank/count and sense prior
+    (a named tuple: built and hashed in C, as mapping a list makes and memoizes hundreds of thousands)."""
 
     row: int
     lemma: str

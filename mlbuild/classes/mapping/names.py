@@ -237,7 +237,9 @@ class NameMapper:
 
         The weights without the list's coherence are memoized (`_alone`): a list's second pass
         only multiplies in the coherence factors (the same products in the same order)."""
-        alone = self._alone(candidates, parsed, replace(context, coherence=None, own=None), own)
+        plain = context if context.coherence is None and context.own is None else \
+            replace(context, coherence=None, own=None)
+        alone = self._alone(candidates, parsed, plain, own)
         if context.coherence is None or len(candidates) <= 1:
             return alone
         weights = alone.weights * context.coherence.factors(self.lex, [c.row for c in candidates], context.own)
@@ -251,12 +253,14 @@ class NameMapper:
         rows = [c.row for c in candidates]
         lower = _lowercase_head(parsed.base_text)
         weights = np.array([self._prior(c, lower) for c in candidates])
-        weights *= self._fruit_over_plant(rows, parsed, context)
+        if self._plant_beside_food(rows, parsed, context):
+            weights *= self._fruit_over_plant(rows)
         qualifier = self._qualifier_strength(rows, parsed.qualifier)
         if qualifier.size and qualifier.max() > 0:   # a hard constraint: only the best-matching senses stay
             weights *= np.where(qualifier == qualifier.max(), np.asarray(QUALIFIER_WEIGHT)[qualifier], 0.0)
         hierarchy = self._hierarchy_weight(rows, context)
-        weights *= hierarchy
+        if context.parents or context.wholes or context.children:   # else every factor is 1
+            weights *= hierarchy
         if context.words:
             words = self._context_stems(context.words) - {text.stem(w) for w in own or parsed.base}
             weights *= [1.0 + CONTEXT_WEIGHT * min(len(words & self.lex.gloss_stems(r)), MAX_CONTEXT_OVERLAP)
@@ -294,14 +298,18 @@ class NameMapper:
         above = set(compounds).union(*(self.lex.ancestors(c) for c in compounds))
         return np.where([r in above for r in rows], COMPOUND_CONTEXT_WEIGHT, 1.0)
 
-    def _fruit_over_plant(self, rows: list[int], parsed: text.ParsedName, context: Context) -> np.ndarray:
-        """Plant senses weigh less when the same name has a food sense (the fruit one photographs),
-        unless the name, its qualifier or the context words say plant or tree."""
-        lexnames = [self.lex.synsets[r].lexname for r in rows]
-        said = set(parsed.base) | set(parsed.qualifier) | set(context.words)
-        if "noun.food" not in lexnames or said & PLANT_WORDS:
-            return np.ones(len(rows))
-        return np.where(np.asarray(lexnames) == "noun.plant", PLANT_BESIDE_FOOD_WEIGHT, 1.0)
+    def _plant_beside_food(self, rows: list[int], parsed: text.ParsedName, context: Context) -> bool:
+        """True when the name has a food sense (the fruit one photographs) and neither the name, its
+        qualifier nor the context words say plant or tree."""
+        synsets = self.lex.synsets
+        return any(synsets[r].lexname == "noun.food" for r in rows) and not (
+            PLANT_WORDS.intersection(parsed.base) or PLANT_WORDS.intersection(parsed.qualifier)
+            or PLANT_WORDS.intersection(context.words))
+
+    def _fruit_over_plant(self, rows: list[int]) -> np.ndarray:
+        """Per candidate: PLANT_BESIDE_FOOD_WEIGHT for the plant senses (see `_plant_beside_food`), else 1."""
+        return np.array([PLANT_BESIDE_FOOD_WEIGHT if self.lex.synsets[r].lexname == "noun.plant" else 1.0
+                         for r in rows])
 
     def _qualifier_strength(self, rows: list[int], qualifier: tuple[str, ...]) -> np.ndarray:
         """Per candidate 0..4 (see QUALIFIER_WEIGHT); empty when there is no usable qualifier."""
@@ -375,10 +383,11 @@ class NameMapper:
         best = int(order[0])
         tier = tier if tier in COMPOUND_TIERS else cands[best].tier  # `Glasses`: exact, or a plural of glass
         syn = self.lex.synsets[cands[best].row]
-        share = float(weights[best] / weights.sum())
+        total = weights.sum()
+        share = float(weights[best] / total)
         score = round(share * TIER_CONFIDENCE[tier], 3)
         second = int(order[1]) if len(order) > 1 and weights[order[1]] > 0 else -1
-        runner_up = (self.lex.synsets[cands[second].row].wnid, round(float(weights[second] / weights.sum())
+        runner_up = (self.lex.synsets[cands[second].row].wnid, round(float(weights[second] / total)
                                                                        * TIER_CONFIDENCE[tier], 3)) \
             if second >= 0 else ("", 0.0)
         evidence = ";".join(x for x in (note, f"lemma={cands[best].lemma}", f"senses={len(cands)}",
