@@ -58,15 +58,19 @@ class ListContext:
         base = lex.visual_shares(MIN_ANCESTOR_DEPTH)
         own_lex = lex.synsets[own_row].lexname if own_row >= 0 else ""
         own_anc = lex.specific_lineage(own_row, MIN_ANCESTOR_DEPTH) if own_row >= 0 else frozenset()
+        spread = rest + SMOOTHING
+        counts, shares, floor = self.ancestors.get, base.ancestors.get, base.floor
 
         def lift(count: float, prior: float) -> float:
-            return min((count + SMOOTHING * prior) / (rest + SMOOTHING) / prior, MAX_LIFT)
+            return min((count + SMOOTHING * prior) / spread / prior, MAX_LIFT)
 
         out = np.ones(len(rows))
         for i, row in enumerate(rows):
             name = lex.synsets[row].lexname
             by_lex = lift(self.lexnames[name] - (own_score if name == own_lex else 0.0), base.lexname(name))
-            by_anc = max((lift(self.ancestors[a] - (own_score if a in own_anc else 0.0), base.ancestor(a))
-                          for a in lex.specific_lineage(row, MIN_ANCESTOR_DEPTH)), default=1.0)
+            by_anc = max((min((counts(a, 0) - (own_score if a in own_anc else 0.0) + SMOOTHING * prior)
+                              / spread / prior, MAX_LIFT)   # `lift`, inlined: the hot loop of a second pass
+                          for a in lex.specific_lineage(row, MIN_ANCESTOR_DEPTH)
+                          for prior in (shares(a, floor),)), default=1.0)
             out[i] = by_lex ** LEXNAME_POWER * max(by_anc, 1.0) ** ANCESTOR_POWER
         return out

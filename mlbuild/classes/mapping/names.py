@@ -407,6 +407,14 @@ class NameMapper:
         return Mapping(name, syn.wnid, syn.name, score, method, "", evidence, *runner_up)
 
 
+def settled(first: Mapping) -> bool:
+    """True when a list's coherence cannot change this first-pass answer: it has no runner-up (no
+    candidate, or one with all the weight: a factor on every weight leaves its share at 1) and did
+    not come from a compound's head noun (coherence reorders the head's senses, whose hyponyms are
+    searched)."""
+    return not first.runner_up and first.method not in COMPOUND_TIERS
+
+
 def _any_match(stems: list[str], words: frozenset[str]) -> bool:
     return any(s in words for s in stems) or any(text.stems_match(s, w) for s in stems for w in words)
 

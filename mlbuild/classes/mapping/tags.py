@@ -30,7 +30,7 @@ from mlbuild._util.resources import wordnet_map
 from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.coherence import ListContext
 from mlbuild.classes.mapping.lexicon import Lexicon
-from mlbuild.classes.mapping.names import Context, Mapping, NameMapper
+from mlbuild.classes.mapping.names import Context, Mapping, NameMapper, settled
 from mlbuild.errors import InputError
 
 MAX_WORD = 30          # longest squashed form tried by the segmenter
@@ -140,8 +140,12 @@ class TagMapper:
         words = first.words if first is not None else self.words(tag)
         mappings = []
         for i, phrase in enumerate(self._phrases(words)):
+            again = coherence is not None and first is not None
+            if again and settled(first.mappings[i]):   # coherence cannot change this phrase's answer
+                mappings.append(first.mappings[i])
+                continue
             near = Context(words=tuple(w for w in context if w not in phrase.split()))
-            if coherence is not None and first is not None:
+            if again:
                 near = self.names.joined(near, coherence, first.mappings[i])
             mappings.append(self.names.map(phrase, near))
         return TagMapping(tag, words, tuple(mappings))
