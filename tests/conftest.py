@@ -2,12 +2,21 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# mlbuild's cache (the lexicon's indexes) goes to a folder of this session, also for the builds tests
+# run in subprocesses, not to the user's ~/.cache; removed at the end
+CACHE = os.environ["MLBUILD_CACHE_DIR"] = tempfile.mkdtemp(prefix="mlbuild-test-cache-")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(CACHE, ignore_errors=True)
 
 
 def shared_data_dir() -> Path:

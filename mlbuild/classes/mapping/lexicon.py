@@ -8,19 +8,25 @@ qualifiers (lineage) and context words (gloss stems) are matched against.
 """
 from __future__ import annotations
 
+import math
+import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from mlbuild._util import content_cache
 from mlbuild._util.arrays import csr_owners
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes import wordnet as wordnet_module
 from mlbuild.classes.mapping import text, wordlist
 from mlbuild.classes.mapping.tables import VISUAL_WNIDS, read_visual_wnids
 from mlbuild.classes.wordnet import Synset, WordNet
+from mlbuild.classes.wordnet import graph as wordnet_graph
 from mlbuild.classes.wordnet.graph import NOUN_SUFFIXES
 
 IS_A = ("hypernym", "instance_hypernym")
@@ -28,6 +34,8 @@ ALL_RELATIONS = wordnet_module.RELATIONS
 _GLOSS_WORD_LIMIT = 40
 _INFLECTED_ENDS = frozenset(old[-1] for old, _ in NOUN_SUFFIXES)   # a noun suffix ends a form with these
 MORPH_BESIDE_EXACT = 0.2   # `Glasses`: spectacles before several glasses (the exact lemma is the name)
+CORPUS = 250_000.0     # about the SemCor token count: turns tag counts into word probabilities
+SHORT_WORD_COST = 6.0  # extra cost of a 1-2 letter word that is not a stop word: segments rarely are
 
 
 class Candidate(NamedTuple):
@@ -74,7 +82,7 @@ class Lexicon:
         self.candidates = lru_cache(maxsize=100_000)(self._candidates)
         self.is_word = lru_cache(maxsize=100_000)(self._is_word)
         self.lineage = lru_cache(maxsize=50_000)(self._lineage)
-        self.gloss_stems = lru_cache(maxsize=100_000)(self._gloss_stems)
+        self.gloss_stems: Callable[[int], frozenset[str]] = lru_cache(maxsize=100_000)(self._gloss_stems)
         self.ancestors = lru_cache(maxsize=400_000)(self._ancestors)
         self.specific_lineage = lru_cache(maxsize=200_000)(self._specific_lineage)
         self._parent_lists: dict[tuple[str, ...], list[list[int]]] = {}
@@ -82,8 +90,26 @@ class Lexicon:
     @staticmethod
     @lru_cache(maxsize=1)
     def shared() -> Lexicon:
-        """One lexicon over the shipped snapshot and word list, shared by every mapper of the process."""
-        return Lexicon()
+        """One lexicon over the shipped snapshot and word list, shared by every mapper of the process;
+        its bulk indexes come from mlbuild's cache (`content_cache`), built on first use."""
+        lex = Lexicon()
+        inputs = [wordnet_map(name) for name in (wordnet_graph.SNAPSHOT, wordlist.WORDLIST, VISUAL_WNIDS)]
+        code = [Path(module.__file__ or "") for module in (sys.modules[__name__], text, wordnet_graph)]
+        lex.adopt(content_cache.cached("lexicon", [*inputs, *code], lex.bulk_indexes, salt=text.STEMMER_VERSION))
+        return lex
+
+    def bulk_indexes(self) -> dict[str, object]:
+        """Every index `adopt` takes, built (~2.5 s, most of it the gloss stems of every synset)."""
+        return {"noun_keys": self.noun_keys, "_squashed": self._squashed, "word_forms": self.word_forms,
+                "visual_masks": self.visual_masks,
+                "gloss_stems": tuple(self.gloss_stems(row) for row in range(len(self.wn)))}
+
+    def adopt(self, indexes: dict[str, object]) -> None:
+        """Use indexes `bulk_indexes` built for this snapshot (read from the cache) instead of building them."""
+        gloss = indexes["gloss_stems"]
+        assert isinstance(gloss, tuple) and len(gloss) == len(self.wn), "indexes of another snapshot"
+        self.__dict__.update((k, v) for k, v in indexes.items() if k != "gloss_stems")
+        self.gloss_stems = gloss.__getitem__
 
     @cached_property
     def synsets(self) -> list[Synset]:
@@ -99,6 +125,22 @@ class Lexicon:
                 low = lemma.lower()
                 keys[low] = keys.get(low, False) or lemma == low
         return keys
+
+    @cached_property
+    def word_forms(self) -> dict[str, tuple[float, str]]:
+        """Squashed word form -> (cost, words as written in the lemma with spaces): every noun lemma
+        and adjective/verb/adverb word, at -log P(word) from its tag count (what the tag segmenter
+        splits run-together words into)."""
+        forms: dict[str, tuple[float, str]] = {}
+        counts: dict[str, int] = {}
+        for syn in self.synsets:
+            for lemma, count in zip(syn.lemmas, syn.lemma_counts):
+                key = lemma.lower()
+                counts[key] = counts.get(key, 0) + count
+        counts.update({w: c for w, (_, c) in self.other_pos.items() if w not in counts})
+        for key, count in counts.items():
+            add_form(forms, text.squash_key(key), _word_cost(count, key), key)
+        return forms
 
     @cached_property
     def _squashed(self) -> dict[str, tuple[str, ...]]:
@@ -262,6 +304,24 @@ class Lexicon:
         words = [w for w in text.words(syn.gloss)[:_GLOSS_WORD_LIMIT] if w not in text.STOP_WORDS]
         words += [w for lemma in syn.lemmas for w in lemma.lower().split("_")]
         return frozenset(text.stem(w) for w in words)
+
+
+def add_form(forms: dict[str, tuple[float, str]], squashed: str, cost: float, key: str) -> None:
+    """Keep the cheaper of two forms that squash alike (the first on a tie), its words spaced."""
+    if squashed and (squashed not in forms or cost < forms[squashed][0]):
+        forms[squashed] = (cost, key.replace("_", " "))
+
+
+def _word_cost(count: int, key: str) -> float:
+    """-log P(word) from its tag count; 1-2 letter forms that are not stop words cost extra."""
+    cost = _count_cost(count)
+    return cost + SHORT_WORD_COST if len(key) <= 2 and key not in text.STOP_WORDS else cost
+
+
+@lru_cache(maxsize=4096)
+def _count_cost(count: int) -> float:
+    """-log P(word) of a tag count (few distinct counts: most words have none)."""
+    return math.log(CORPUS / (count + 1))
 
 
 def sense_priors(ranks: list[int], counts: list[int]) -> list[float]:

@@ -29,15 +29,13 @@ from mlbuild._util.memory import paused_gc
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.coherence import ListContext
-from mlbuild.classes.mapping.lexicon import Lexicon
+from mlbuild.classes.mapping.lexicon import CORPUS, Lexicon, add_form
 from mlbuild.classes.mapping.names import Context, Mapping, NameMapper, settled
 from mlbuild.errors import InputError
 
 MAX_WORD = 30          # longest squashed form tried by the segmenter
 MAX_PHRASE = 4         # longest lemma phrase grouped from words
-CORPUS = 250_000.0     # about the SemCor token count: turns tag counts into probabilities
 STOP_COST = 2.0        # stop words are the most frequent words
-SHORT_WORD_COST = 6.0  # extra cost of a 1-2 letter word that is not a stop word: segments rarely are
 INFLECTION_COST = 0.5  # plural forms cost a little more than their lemma
 _HASHTAG = re.compile(r"#?([^\s#]+)")
 STOP_LIST = "tag_stop_list.txt"
@@ -63,25 +61,12 @@ class Segmenter:
 
     @cached_property
     def forms(self) -> dict[str, tuple[float, str]]:
-        """Squashed form -> (cost, words as written in the lemma with spaces)."""
-        forms: dict[str, tuple[float, str]] = {}
-        counts: dict[str, int] = {}
-        for syn in self.lex.synsets:
-            for lemma, count in zip(syn.lemmas, syn.lemma_counts):
-                key = lemma.lower()
-                counts[key] = counts.get(key, 0) + count
-        counts.update({w: c for w, (_, c) in self.lex.other_pos.items() if w not in counts})
-        for key, count in counts.items():
-            self._add(forms, text.squash_key(key), _word_cost(count, key), key)
+        """Squashed form -> (cost, words as written in the lemma with spaces): the lexicon's word
+        forms (`Lexicon.word_forms`) plus stop words and filler."""
+        forms = dict(self.lex.word_forms)
         for word in text.STOP_WORDS | self.filler:
-            self._add(forms, word, STOP_COST, word)
+            add_form(forms, word, STOP_COST, word)
         return forms
-
-    @staticmethod
-    def _add(forms: dict[str, tuple[float, str]], squashed: str, cost: float, key: str) -> None:
-        """Keep the cheaper of two forms that squash alike (the first on a tie), its words spaced."""
-        if squashed and (squashed not in forms or cost < forms[squashed][0]):
-            forms[squashed] = (cost, key.replace("_", " "))
 
     def _split(self, run: str) -> tuple[str, ...]:
         """Cheapest segmentation of a lower-case run of letters; unknown stretches stay as they are."""
@@ -191,18 +176,6 @@ class TagMapper:
 
 def _mixed_case(part: str) -> bool:
     return any(c.isupper() for c in part[1:]) and any(c.islower() for c in part)
-
-
-def _word_cost(count: int, key: str) -> float:
-    """-log P(word) from its tag count; 1-2 letter forms that are not stop words cost extra."""
-    cost = _count_cost(count)
-    return cost + SHORT_WORD_COST if len(key) <= 2 and key not in text.STOP_WORDS else cost
-
-
-@lru_cache(maxsize=4096)
-def _count_cost(count: int) -> float:
-    """-log P(word) of a tag count (few distinct counts: most words have none)."""
-    return math.log(CORPUS / (count + 1))
 
 
 def _unknown_cost(length: int) -> float:

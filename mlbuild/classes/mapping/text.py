@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+import nltk
 from nltk.stem.porter import PorterStemmer
 
 # A qualifier is a trailing parenthesized part: "Bat (Animal)", "Ford fairmont (1965)".
@@ -29,6 +30,7 @@ to too under until up very was we were what when where which while who whom why 
 you your yours yourself yourselves vs versus via
 """.split())
 _STEMMER = PorterStemmer()
+STEMMER_VERSION = f"nltk-{nltk.__version__}-{_STEMMER.mode}"   # stems cached on disk are keyed by it
 
 
 @dataclass(frozen=True)
