@@ -156,9 +156,9 @@ class Lexicon:
         return np.diff(indptr) > 0
 
     def _is_word(self, word: str) -> bool:
-        """True if the form is a WordNet 3.0 word of any part of speech (after noun morphology;
-        cached per form as `is_word`)."""
-        return bool(self.wn.morphy(word)) or word in self.other_pos
+        """True if the word (one lower-case token) is a WordNet 3.0 word of any part of speech, after
+        noun morphology (`WordNet.morphy`'s rules, on the lemma keys; cached per form as `is_word`)."""
+        return any(form in self.noun_keys for form in self.noun_forms(word)) or word in self.other_pos
 
     def is_common_word(self, word: str) -> bool:
         """True for an ordinary lower-case English word: a common noun or an adjective/verb/adverb form."""

@@ -171,8 +171,7 @@ class WordNet:
         """
         index = self._lemma_index
         lo, hi = self._lemma_span(key)
-        rows = [(int(index["row"][i]), index["name"][i], int(index["rank"][i]), int(index["count"][i]))
-                for i in range(lo, hi)]
+        rows = zip(index["row"][lo:hi], index["name"][lo:hi], index["rank"][lo:hi], index["count"][lo:hi])
         return sorted(rows, key=lambda r: r[2])
 
     def lookup(self, word: str) -> list[Synset]:
@@ -197,7 +196,7 @@ class WordNet:
         flat = {"row": pc.list_parent_indices(lemmas),
                 "rank": self._table.column("lemma_ranks").chunk(0).flatten(),
                 "count": self._table.column("lemma_counts").chunk(0).flatten()}
-        index: dict[str, list] = {k: _numpy(v.take(order)) for k, v in flat.items()}
+        index: dict[str, list] = {k: _numpy(v.take(order)).tolist() for k, v in flat.items()}   # lists: fast to slice
         index["key"] = keys.take(order).to_pylist()
         index["name"] = names.take(order).to_pylist()
         return index
