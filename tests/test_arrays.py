@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlbuild._util.arrays import csr_owners, range_positions, runs, stable_argsort, transpose_csr, unique_inverse
+from mlbuild._util.arrays import (
+    csr_owners,
+    float_sum,
+    range_positions,
+    runs,
+    stable_argsort,
+    transpose_csr,
+    unique_inverse,
+)
 
 
 @pytest.mark.parametrize("values", [
@@ -48,3 +56,13 @@ def test_transpose_csr_and_runs_match_slow_references(seed):
     first, run = runs(values)
     assert list(values[first]) == list(np.unique(values))
     assert list(run) == [list(np.unique(values)).index(v) for v in values]
+
+
+def test_float_sum_is_numpys_sum_bit_for_bit():
+    rng = np.random.default_rng(7)
+    scales = np.array([1e16, 1.0, 0.1, 3.3e-5, 7.0, 1e-3, 1e-300])
+    for n in range(0, 20):
+        for _ in range(300):
+            values = (rng.choice(scales, n) * rng.random(n)).tolist()
+            assert float_sum(values) == np.asarray(values, dtype=np.float64).sum()
+    assert float_sum([1e16, 1.0, 1.0]) == 1e16 != 1e16 + (1.0 + 1.0)   # one by one, as numpy does

@@ -76,3 +76,17 @@ def range_positions(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     counts = np.asarray(counts, np.int64)
     skipped = np.cumsum(counts) - counts  # positions of the earlier ranges
     return np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(np.asarray(starts, np.int64) - skipped, counts)
+
+
+SEQUENTIAL_SUM = 8   # numpy adds shorter float64 arrays one value at a time; longer ones in 8 partial sums
+
+
+def float_sum(values: list[float]) -> float:
+    """`np.asarray(values, float).sum()`, bit for bit, without an array for a short list (the name
+    mapper sums a few weights per name: numpy's call overhead was most of the cost)."""
+    if len(values) >= SEQUENTIAL_SUM:
+        return float(np.asarray(values, dtype=np.float64).sum())
+    total = 0.0
+    for value in values:
+        total += value
+    return total

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from mlbuild._util import content_cache
-from mlbuild._util.arrays import csr_owners
+from mlbuild._util.arrays import csr_owners, float_sum
 from mlbuild._util.resources import wordnet_map
 from mlbuild.classes import wordnet as wordnet_module
 from mlbuild.classes.mapping import text, wordlist
@@ -326,9 +326,7 @@ def _count_cost(count: int) -> float:
 
 def sense_priors(ranks: list[int], counts: list[int]) -> list[float]:
     """Prior of each sense of one lemma: half by SemCor tag count (add-one), half by 1/rank."""
-    if not ranks:
-        return []
-    by_count = np.asarray(counts, dtype=float) + 1.0
-    by_rank = 1.0 / np.asarray(ranks, dtype=float)
-    prior = 0.5 * by_count / by_count.sum() + 0.5 * by_rank / by_rank.sum()
-    return prior.tolist()
+    by_count = [count + 1.0 for count in counts]
+    by_rank = [1.0 / rank for rank in ranks]
+    count_total, rank_total = float_sum(by_count), float_sum(by_rank)   # numpy's sums, without arrays
+    return [0.5 * c / count_total + 0.5 * r / rank_total for c, r in zip(by_count, by_rank)]

@@ -30,6 +30,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from mlbuild._util.arrays import float_sum
 from mlbuild._util.memory import paused_gc
 from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.coherence import ListContext
@@ -378,16 +379,16 @@ class NameMapper:
 
     def _decide(self, name: str, tier: str, weighed: _Weighed, note: str) -> Mapping:
         """The winner, its score, method and runner-up, or the reason there is none."""
-        cands, weights = weighed.candidates, weighed.weights
-        order = np.argsort(-weights, kind="stable")
-        best = int(order[0])
+        cands, weights = weighed.candidates, weighed.weights.tolist()   # a few floats: cheaper than numpy calls
+        order = sorted(range(len(weights)), key=lambda i: -weights[i])   # stable, as np.argsort(kind="stable")
+        best = order[0]
         tier = tier if tier in COMPOUND_TIERS else cands[best].tier  # `Glasses`: exact, or a plural of glass
         syn = self.lex.synsets[cands[best].row]
-        total = weights.sum()
-        share = float(weights[best] / total)
+        total = float_sum(weights)
+        share = weights[best] / total
         score = round(share * TIER_CONFIDENCE[tier], 3)
-        second = int(order[1]) if len(order) > 1 and weights[order[1]] > 0 else -1
-        runner_up = (self.lex.synsets[cands[second].row].wnid, round(float(weights[second] / total)
+        second = order[1] if len(order) > 1 and weights[order[1]] > 0 else -1
+        runner_up = (self.lex.synsets[cands[second].row].wnid, round(weights[second] / total
                                                                        * TIER_CONFIDENCE[tier], 3)) \
             if second >= 0 else ("", 0.0)
         evidence = ";".join(x for x in (note, f"lemma={cands[best].lemma}", f"senses={len(cands)}",
