@@ -7,6 +7,7 @@ import pickle
 import pytest
 
 from mlbuild._util import content_cache
+from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.lexicon import Lexicon
 
 
@@ -54,7 +55,10 @@ def test_the_shared_lexicons_cached_indexes_are_the_built_ones():
     assert "noun_keys" in shared.__dict__ and "noun_keys" not in built.__dict__
     assert shared.noun_keys == built.noun_keys and shared.word_forms == built.word_forms
     assert list(shared.word_forms) == list(built.word_forms)   # same order: ties keep the first form
-    assert shared._squashed == built._squashed
+    assert shared._squashed == built._squashed and shared.compound_partners == built.compound_partners
+    words = ["dog", "running", "swimming", "pool", "qwertzuiop", "dogs"]   # the last two: not lemma words
+    assert [shared.stem(w) for w in words] == [text.stem(w) for w in words] == [built.stem(w) for w in words]
+    assert "dog" in shared.word_stems and "qwertzuiop" not in shared.word_stems and "dogs" not in shared.word_stems
     assert all((a == b).all() for a, b in zip(shared.visual_masks, built.visual_masks))
     rows = range(0, len(built.wn), 997)
     assert [shared.gloss_stems(r) for r in rows] == [built.gloss_stems(r) for r in rows]

@@ -28,14 +28,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from scipy import sparse
 
 from mlbuild._util.arrays import range_positions, runs
 from mlbuild._util.memory import paused_gc
-from mlbuild.classes.mapping import text
 from mlbuild.classes.mapping.lexicon import Lexicon
 from mlbuild.classes.mapping.names import COMPOUND_CONTEXT_WEIGHT, CONTEXT_WEIGHT, MAX_CONTEXT_OVERLAP
 
@@ -90,7 +88,7 @@ def features(lex: Lexicon, senses: TagSenses) -> Features:
 
 def _features(lex: Lexicon, senses: TagSenses) -> Features:
     n = len(senses.answer)
-    own = [frozenset(text.stem(w) for w in ws) for ws in senses.words]
+    own = [frozenset(lex.stem(w) for w in ws) for ws in senses.words]
     stems = [own[i] | (lex.gloss_stems(int(r)) if r >= 0 else frozenset()) for i, r in enumerate(senses.answer)]
     empty: list[frozenset[str]] = [frozenset()] * n
     only_a, only_b, comp_a, comp_b = list(empty), list(empty), list(empty), list(empty)
@@ -99,7 +97,7 @@ def _features(lex: Lexicon, senses: TagSenses) -> Features:
         ga, gb = lex.gloss_stems(a) - own[i], lex.gloss_stems(b) - own[i]
         only_a[i], only_b[i] = ga - gb, gb - ga
         partners = [(word, [c for c, *_ in lex.wn.sense_rows(key)])
-                    for word, key in _compound_partners(lex).get("_".join(senses.words[i]), ())]
+                    for word, key in lex.compound_partners.get("_".join(senses.words[i]), ())]
         comp_a[i], comp_b[i] = _under(lex, partners, a), _under(lex, partners, b)
     return Features(stems, [frozenset(ws) for ws in senses.words], (only_a, only_b), (comp_a, comp_b))
 
@@ -107,19 +105,6 @@ def _features(lex: Lexicon, senses: TagSenses) -> Features:
 def _under(lex: Lexicon, partners: Sequence[tuple[str, list[int]]], row: int) -> frozenset[str]:
     """The partner words whose compound lemma (given by its sense rows) has a sense at or below row."""
     return frozenset(word for word, rows in partners if any(c == row or row in lex.ancestors(c) for c in rows))
-
-
-@lru_cache(maxsize=2)
-def _compound_partners(lex: Lexicon) -> dict[str, tuple[tuple[str, str], ...]]:
-    """Lemma key -> (word, compound key) for every noun lemma `word_key` or `key_word`."""
-    index: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for key in lex.noun_keys:
-        first, _, rest = key.partition("_")
-        if rest:
-            head, _, last = key.rpartition("_")
-            index[rest].append((first, key))
-            index[head].append((last, key))
-    return {k: tuple(v) for k, v in index.items()}
 
 
 def pair_terms(feats: Features) -> sparse.csr_matrix:
