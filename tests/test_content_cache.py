@@ -65,3 +65,13 @@ def test_the_shared_lexicons_cached_indexes_are_the_built_ones():
     fresh = Lexicon()
     fresh.adopt(Lexicon.shared.__wrapped__().bulk_indexes())   # a second process: read from the file
     assert fresh.word_forms == built.word_forms and fresh.gloss_stems(5) == built.gloss_stems(5)
+
+
+def test_the_default_folder_is_the_xdg_cache_then_the_home_cache_never_a_relative_one(monkeypatch, tmp_path):
+    monkeypatch.delenv(content_cache.CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert content_cache.cache_dir() == tmp_path / "xdg" / "mlbuild"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setattr(content_cache.os.path, "expanduser", lambda path: path)   # no home folder known
+    assert content_cache.cache_dir() is None
+    assert content_cache.cached("thing", [], lambda: 4) == 4

@@ -8,7 +8,8 @@ process loads it instead of building. Only files of that name pattern, which thi
 writes (through `write_atomic`), are ever read; none is deleted. A folder that cannot be written
 or a file that cannot be read means building in memory, never an error.
 
-The folder is $MLBUILD_CACHE_DIR, else $XDG_CACHE_HOME/mlbuild, else ~/.cache/mlbuild.
+The folder is $MLBUILD_CACHE_DIR, else $XDG_CACHE_HOME/mlbuild, else ~/.cache/mlbuild (no cache
+when the home folder is unknown: never a folder relative to the working directory).
 """
 from __future__ import annotations
 
@@ -29,12 +30,14 @@ T = TypeVar("T")
 CACHE_ENV = "MLBUILD_CACHE_DIR"
 
 
-def cache_dir() -> Path:
-    """mlbuild's cache folder (see the module docstring)."""
+def cache_dir() -> Path | None:
+    """mlbuild's cache folder (see the module docstring); None when there is no home folder to put it in."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mlbuild"
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "mlbuild"
+    home = Path(os.path.expanduser("~"))
+    return home / ".cache" / "mlbuild" if home.is_absolute() else None
 
 
 def content_key(inputs: Sequence[Path], salt: str = "") -> str:
@@ -49,7 +52,10 @@ def content_key(inputs: Sequence[Path], salt: str = "") -> str:
 
 def cached(name: str, inputs: Sequence[Path], build: Callable[[], T], salt: str = "") -> T:
     """`build()`, or what it returned for the same input contents, read from the cache folder."""
-    path = cache_dir() / f"{name}-{content_key(inputs, salt)[:24]}.pickle"
+    folder = cache_dir()
+    if folder is None:
+        return build()
+    path = folder / f"{name}-{content_key(inputs, salt)[:24]}.pickle"
     try:
         with open(path, "rb") as fh:
             return pickle.load(fh)
