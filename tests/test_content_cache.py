@@ -75,3 +75,9 @@ def test_the_default_folder_is_the_xdg_cache_then_the_home_cache_never_a_relativ
     monkeypatch.setattr(content_cache.os.path, "expanduser", lambda path: path)   # no home folder known
     assert content_cache.cache_dir() is None
     assert content_cache.cached("thing", [], lambda: 4) == 4
+
+
+def test_indexes_of_another_snapshot_are_ignored():
+    lex = Lexicon()
+    lex.adopt({"noun_keys": {"not": True}, "gloss_stems": (frozenset(),)})   # too few synsets: not this snapshot
+    assert "noun_keys" not in lex.__dict__ and lex.noun_keys == Lexicon().noun_keys

@@ -106,9 +106,11 @@ class Lexicon:
                 "gloss_stems": tuple(self.gloss_stems(row) for row in range(len(self.wn)))}
 
     def adopt(self, indexes: dict[str, object]) -> None:
-        """Use indexes `bulk_indexes` built for this snapshot (read from the cache) instead of building them."""
-        gloss = indexes["gloss_stems"]
-        assert isinstance(gloss, tuple) and len(gloss) == len(self.wn), "indexes of another snapshot"
+        """Use indexes `bulk_indexes` built for this snapshot (read from the cache) instead of building
+        them; indexes that do not fit the snapshot (a damaged cache file) are ignored."""
+        gloss = indexes.get("gloss_stems") if isinstance(indexes, dict) else None
+        if not isinstance(gloss, tuple) or len(gloss) != len(self.wn):
+            return
         self.__dict__.update((k, v) for k, v in indexes.items() if k != "gloss_stems")
         self.gloss_stems = gloss.__getitem__
 
