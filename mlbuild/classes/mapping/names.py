@@ -271,6 +271,7 @@ class NameMapper:
             said = {text.stem(w) for w in context.description if w not in text.STOP_WORDS}
             weights *= [1.0 + DESCRIPTION_WEIGHT * min(len(said & self.lex.gloss_stems(r)), MAX_DESCRIPTION_OVERLAP)
                         for r in rows]
+        weights.setflags(write=False)   # memoized and shared: an in-place change would alter later answers
         return _Weighed(candidates, weights, qualifier, hierarchy)
 
     def _prior(self, cand: Candidate, lowercase_head: bool) -> float:
